@@ -1,0 +1,209 @@
+"""The ``tradewire`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from tradewire.publisher import ensure_events_stream
+from tradewire.schemas import KINDS, Subjects, json_schema_text
+
+from ._nats import configured_url, nats_url
+from .demo import run_demo
+from .embedded import NatsServerNotFound
+from .simulate import FaultRates, Progress, SimulationConfig, run_simulation
+from .tail import tail
+
+__all__ = ["build_parser", "main"]
+
+_EPILOG_SIM = """example:
+  tradewire simulate --bots 10 --rate 100 --duration 30 --seed 7
+  tradewire simulate --nats-url nats://127.0.0.1:4222 --duration 0   # until Ctrl-C"""
+_EPILOG_TAIL = """example:
+  tradewire tail --nats-url nats://127.0.0.1:4222 --bot sim-bot-1 --kind order"""
+_EPILOG_SCHEMA = """example:
+  tradewire schema export -o tradewire-events.schema.json"""
+_EPILOG_DEMO = """example:
+  tradewire demo --bots 5 --duration 20"""
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0: {text!r}")
+    return value
+
+
+def _probability(text: str) -> float:
+    value = _positive_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1: {text!r}")
+    return value
+
+
+def _add_nats(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--nats-url",
+        help="NATS server URL (default: $TRADEWIRE_NATS_URL, "
+        "else an embedded nats-server is started)",
+    )
+    p.add_argument("--root", default="tradewire", help="subject root (default: tradewire)")
+
+
+def _add_fleet(p: argparse.ArgumentParser, duration: float) -> None:
+    p.add_argument("--bots", type=int, default=5, help="number of bots (default 5)")
+    p.add_argument(
+        "--rate", type=_positive_float, default=50.0, help="events per second per bot (default 50)"
+    )
+    p.add_argument(
+        "--duration",
+        type=_positive_float,
+        default=duration,
+        help=f"seconds to run, 0 = until Ctrl-C (default {duration:g})",
+    )
+    p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    for name, default in vars(FaultRates()).items():
+        p.add_argument(
+            f"--{name.replace('_', '-')}-rate",
+            dest=f"rate_{name}",
+            type=_probability,
+            default=default,
+            help=f"per-cycle probability (default {default:g})",
+        )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tradewire", description="Telemetry pipeline for fleets of trading bots."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser(
+        "simulate",
+        help="run a simulated fleet",
+        epilog=_EPILOG_SIM,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_nats(p)
+    _add_fleet(p, duration=10.0)
+    p.add_argument(
+        "--outbox-dir",
+        type=Path,
+        help="root of the bots' outboxes (default: a temporary directory)",
+    )
+
+    p = sub.add_parser(
+        "tail",
+        help="show events live",
+        epilog=_EPILOG_TAIL,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_nats(p)
+    p.add_argument("--bot", default="*", help="only this bot id")
+    p.add_argument("--kind", default="*", choices=["*", *KINDS], help="only this kind")
+    p.add_argument("--count", type=int, default=0, help="stop after N events")
+    p.add_argument("--raw", action="store_true", help="print the JSON as received")
+
+    p = sub.add_parser(
+        "schema",
+        help="event schema tools",
+        epilog=_EPILOG_SCHEMA,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    schema_sub = p.add_subparsers(dest="schema_command", required=True)
+    e = schema_sub.add_parser("export", help="write the JSON Schema of all events")
+    e.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
+
+    p = sub.add_parser(
+        "demo",
+        help="embedded NATS + simulated fleet + live view",
+        epilog=_EPILOG_DEMO,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_nats(p)
+    _add_fleet(p, duration=20.0)
+    return parser
+
+
+def _sim_config(args: argparse.Namespace) -> SimulationConfig:
+    faults = FaultRates(**{n: getattr(args, f"rate_{n}") for n in vars(FaultRates())})
+    return SimulationConfig(
+        bots=args.bots, rate=args.rate, duration=args.duration, seed=args.seed, faults=faults
+    )
+
+
+def _show_progress(p: Progress) -> None:
+    print(
+        f"[{p.elapsed:6.1f}s] emitted {p.emitted:,}  acked {p.acked:,}  "
+        f"buffered {p.buffered:,}  outbox {p.in_outbox:,}  dropped {p.dropped:,}",
+        file=sys.stderr,
+    )
+
+
+async def _simulate(args: argparse.Namespace, subjects: Subjects) -> int:
+    import nats  # noqa: PLC0415 - keeps `tradewire --help` fast
+
+    config = _sim_config(args)
+    with nats_url(args.nats_url) as url:
+        nc = await nats.connect(url, name="tradewire-simulate")
+        await ensure_events_stream(nc, subjects)
+        await nc.close()
+        with tempfile.TemporaryDirectory(prefix="tradewire-outbox-") as tmp:
+            root = args.outbox_dir or Path(tmp)
+            result = await run_simulation(url, config, root, progress=_show_progress)
+    print(
+        f"emitted {result.emitted:,}  acked {result.acked:,}  in outbox {result.in_outbox:,}"
+        f"  dropped {result.dropped:,}  rejected {result.rejected:,}"
+    )
+    return 0 if result.acked == result.emitted else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        if args.command == "schema":
+            text = json_schema_text()
+            if args.output:
+                args.output.write_text(text)
+            else:
+                sys.stdout.write(text)
+            return 0
+        subjects = Subjects(args.root)
+        if args.command == "simulate":
+            return asyncio.run(_simulate(args, subjects))
+        if args.command == "tail":
+            url = configured_url(args.nats_url)
+            if not url:
+                print(
+                    "tradewire tail: no NATS to watch: pass --nats-url or set TRADEWIRE_NATS_URL",
+                    file=sys.stderr,
+                )
+                return 2
+            asyncio.run(
+                tail(url, subjects, bot=args.bot, kind=args.kind, count=args.count, raw=args.raw)
+            )
+            return 0
+        with nats_url(args.nats_url) as url:
+            return asyncio.run(run_demo(url, _sim_config(args), subjects))
+    except (ValueError, NatsServerNotFound, OSError) as exc:
+        print(f"tradewire {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

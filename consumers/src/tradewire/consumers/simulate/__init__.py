@@ -1,0 +1,14 @@
+"""A simulated fleet of trading bots (``tradewire simulate``)."""
+
+from ._model import BotModel, FaultRates, PositionBook
+from ._runner import Progress, SimulationConfig, SimulationResult, run_simulation
+
+__all__ = [
+    "BotModel",
+    "FaultRates",
+    "PositionBook",
+    "Progress",
+    "SimulationConfig",
+    "SimulationResult",
+    "run_simulation",
+]

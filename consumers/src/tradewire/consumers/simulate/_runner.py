@@ -1,0 +1,126 @@
+"""Run a simulated fleet: one :class:`Publisher` (and NATS connection) per bot."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tradewire.publisher import Publisher, PublisherConfig
+from tradewire.schemas import kind_of
+
+from ._model import BotModel, FaultRates
+
+__all__ = ["Progress", "SimulationConfig", "SimulationResult", "run_simulation"]
+
+_TICK_S = 0.02
+
+
+@dataclass(frozen=True, kw_only=True)
+class SimulationConfig:
+    bots: int = 5
+    rate: float = 50.0  # events per second per bot
+    duration: float = 10.0  # seconds; 0 runs until stop is set
+    seed: int = 1
+    bot_prefix: str = "sim-bot"
+    faults: FaultRates = field(default_factory=FaultRates)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.bots <= 10_000:
+            raise ValueError("bots must be between 1 and 10000")
+        if not 0 < self.rate <= 100_000:
+            raise ValueError("rate must be > 0 and <= 100000 events/s per bot")
+        if self.duration < 0:
+            raise ValueError("duration must be >= 0")
+
+    def bot_ids(self) -> list[str]:
+        width = len(str(self.bots))
+        return [f"{self.bot_prefix}-{i:0{width}d}" for i in range(1, self.bots + 1)]
+
+
+@dataclass(frozen=True)
+class Progress:
+    elapsed: float
+    emitted: int
+    acked: int
+    buffered: int
+    in_outbox: int
+    dropped: int
+
+
+@dataclass
+class SimulationResult:
+    bots: list[str]
+    elapsed: float = 0.0
+    emitted: int = 0
+    acked: int = 0
+    in_outbox: int = 0
+    dropped: int = 0
+    rejected: int = 0
+    by_kind: Counter[str] = field(default_factory=Counter)
+    ids: set[str] = field(default_factory=set)
+
+
+def _progress(pubs: list[Publisher], elapsed: float) -> Progress:
+    stats = [p.stats() for p in pubs]
+    return Progress(
+        elapsed,
+        sum(s.emitted for s in stats),
+        sum(s.acked for s in stats),
+        sum(s.buffered for s in stats),
+        sum(s.in_outbox for s in stats),
+        sum(s.dropped for s in stats),
+    )
+
+
+async def run_simulation(
+    url: str,
+    config: SimulationConfig,
+    outbox_root: Path,
+    *,
+    progress: Callable[[Progress], None] | None = None,
+    stop: asyncio.Event | None = None,
+    keep_ids: bool = False,
+) -> SimulationResult:
+    """Emit the fleet's events at ``rate`` per bot for ``duration`` s, then flush and close."""
+    ids = config.bot_ids()
+    models = [BotModel(bot, config.seed, config.faults) for bot in ids]
+    pub_config = PublisherConfig(url=url, heartbeat_interval_s=0)  # the model sends heartbeats
+    pubs = [await Publisher(bot, pub_config, outbox_dir=outbox_root / bot).start() for bot in ids]
+    result = SimulationResult(ids)
+    emitted = [0] * len(models)
+    start = time.monotonic()
+    next_report = start + 1.0
+    while True:
+        now = time.monotonic()
+        elapsed = now - start
+        if (config.duration and elapsed >= config.duration) or (stop and stop.is_set()):
+            break
+        target = config.rate * elapsed
+        for i, (model, pub) in enumerate(zip(models, pubs, strict=True)):
+            while emitted[i] < target:
+                for event in model.cycle():
+                    pub.emit(event)
+                    emitted[i] += 1
+                    result.by_kind[kind_of(event)] += 1
+                    if keep_ids:
+                        result.ids.add(event.id)
+        if progress and now >= next_report:
+            next_report += 1.0
+            progress(_progress(pubs, elapsed))
+        await asyncio.sleep(_TICK_S)
+    result.elapsed = time.monotonic() - start
+    await asyncio.gather(*(p.flush(30.0) for p in pubs))
+    for pub in pubs:
+        stats = await pub.close()
+        result.emitted += stats.emitted
+        result.acked += stats.acked
+        result.in_outbox += stats.in_outbox
+        result.dropped += stats.dropped
+        result.rejected += stats.rejected
+    if progress:
+        progress(_progress(pubs, result.elapsed))
+    return result

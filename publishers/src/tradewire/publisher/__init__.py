@@ -1,0 +1,35 @@
+"""Publish a trading bot's telemetry to NATS JetStream without ever blocking the bot.
+
+>>> import asyncio
+>>> from tradewire.publisher import RecordingPublisher
+>>> tel = RecordingPublisher("bot-1")
+>>> with tel.cycle():
+...     _ = tel.mark(symbol="BTC-USD", price=64000.0)
+>>> [type(e).__name__ for e in tel.events]
+['Mark', 'Cycle']
+"""
+
+from ._config import DEFAULT_URL, PublisherConfig, default_outbox_dir
+from ._emitter import BrokerCallScope, CycleScope, Emitter
+from ._outbox import OutboxLockedError
+from ._publisher import Publisher, PublisherClosedError
+from ._recording import RecordingPublisher
+from ._stats import PublisherStats
+from ._streams import ensure_events_stream
+from ._sync import SyncPublisher
+
+__all__ = [
+    "DEFAULT_URL",
+    "BrokerCallScope",
+    "CycleScope",
+    "Emitter",
+    "OutboxLockedError",
+    "Publisher",
+    "PublisherClosedError",
+    "PublisherConfig",
+    "PublisherStats",
+    "RecordingPublisher",
+    "SyncPublisher",
+    "default_outbox_dir",
+    "ensure_events_stream",
+]

@@ -1,0 +1,88 @@
+"""Encoding and validating decoding of events (JSON on the wire)."""
+
+from __future__ import annotations
+
+import re
+
+import msgspec
+
+from ._errors import EventError
+from ._kinds import KIND_OF, Envelope, Event
+
+__all__ = [
+    "DEFAULT_MAX_SIZE",
+    "SUPPORTED_VERSIONS",
+    "decode",
+    "encode",
+    "kind_of",
+    "validate",
+]
+
+DEFAULT_MAX_SIZE = 64 * 1024
+# kind -> schema versions this decoder understands; anything else is refused
+# rather than guessed at, so a v2 event is quarantined, never misread as v1.
+SUPPORTED_VERSIONS: dict[str, frozenset[int]] = {kind: frozenset({1}) for kind in KIND_OF.values()}
+
+_encoder = msgspec.json.Encoder()
+_decoder: msgspec.json.Decoder[Event] = msgspec.json.Decoder(Event)
+_PATH = re.compile(r" - at `(\$[^`]*)`$")
+
+
+def kind_of(event: Envelope) -> str:
+    """The kind name of an event (its tag and last subject token)."""
+    return KIND_OF[type(event)]
+
+
+def encode(event: Envelope, *, max_size: int = DEFAULT_MAX_SIZE) -> bytes:
+    """Encode to JSON, refusing what a consumer would refuse.
+
+    msgspec writes NaN and infinities as ``null``; decoding the bytes back
+    turns that into an error naming the field, so nothing non-finite leaves.
+    """
+    data = _encoder.encode(event)
+    decode(data, max_size=max_size)
+    return data
+
+
+def validate(event: Envelope, *, max_size: int = DEFAULT_MAX_SIZE) -> None:
+    """Raise :class:`EventError` if ``event`` would not survive the wire."""
+    encode(event, max_size=max_size)
+
+
+def decode(
+    data: bytes | bytearray | memoryview,
+    *,
+    max_size: int = DEFAULT_MAX_SIZE,
+    expect_bot: str | None = None,
+    expect_kind: str | None = None,
+) -> Event:
+    """Decode and validate one event; raise :class:`EventError` on any fault.
+
+    ``expect_bot`` and ``expect_kind`` come from the subject the message
+    arrived on: the subject is what NATS permissions enforce, so a payload
+    that claims another bot is refused.
+    """
+    if len(data) > max_size:
+        raise EventError("too_large", f"{len(data)} bytes exceeds the limit of {max_size}")
+    try:
+        event = _decoder.decode(data)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        match = _PATH.search(text)
+        raise EventError("invalid", text, match.group(1) if match else "$") from None
+    except msgspec.DecodeError as exc:
+        raise EventError("malformed", str(exc)) from None
+    kind = KIND_OF[type(event)]
+    if event.v not in SUPPORTED_VERSIONS[kind]:
+        raise EventError("unsupported_version", f"{kind} v{event.v} is not supported", "$.v")
+    if not event.id or not event.bot or not event.run or event.seq < 1 or event.ts <= 0:
+        raise EventError("unstamped", "envelope needs id, bot, run, seq >= 1 and ts > 0")
+    if expect_bot is not None and event.bot != expect_bot:
+        raise EventError(
+            "bot_mismatch", f"payload bot {event.bot!r} != subject bot {expect_bot!r}", "$.bot"
+        )
+    if expect_kind is not None and kind != expect_kind:
+        raise EventError(
+            "kind_mismatch", f"payload kind {kind!r} != subject kind {expect_kind!r}", "$.kind"
+        )
+    return event

@@ -1,0 +1,85 @@
+"""Subject, stream and consumer names, derived from one configurable root."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from ._errors import EventError
+from ._kinds import KINDS
+
+__all__ = [
+    "ALERTS_CONSUMER",
+    "DEFAULT_DUPLICATE_WINDOW_S",
+    "DEFAULT_MAX_AGE_S",
+    "DEFAULT_ROOT",
+    "METRICS_CONSUMER",
+    "STORE_CONSUMER",
+    "Subjects",
+]
+
+DEFAULT_ROOT = "tradewire"
+STORE_CONSUMER = "tradewire-store"
+METRICS_CONSUMER = "tradewire-metrics"
+ALERTS_CONSUMER = "tradewire-alerts"
+DEFAULT_MAX_AGE_S = 7 * 24 * 3600.0
+DEFAULT_DUPLICATE_WINDOW_S = 120.0
+
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class Subjects:
+    """Names for one fleet. Several fleets share a NATS by using different roots."""
+
+    root: str = DEFAULT_ROOT
+    _evt: str = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.root or not all(_TOKEN.match(t) for t in self.root.split(".")):
+            raise ValueError(
+                f"invalid subject root {self.root!r}: dot-separated tokens of [A-Za-z0-9_-]"
+            )
+        object.__setattr__(self, "_evt", f"{self.root}.evt.")
+
+    @property
+    def _stream_prefix(self) -> str:
+        return re.sub(r"[.-]", "_", self.root).upper()
+
+    @property
+    def events_stream(self) -> str:
+        """``TRADEWIRE_EVENTS`` for the default root."""
+        return f"{self._stream_prefix}_EVENTS"
+
+    @property
+    def alerts_stream(self) -> str:
+        """``TRADEWIRE_ALERTS`` for the default root."""
+        return f"{self._stream_prefix}_ALERTS"
+
+    @property
+    def events_wildcard(self) -> str:
+        return f"{self.root}.evt.>"
+
+    @property
+    def alerts_wildcard(self) -> str:
+        return f"{self.root}.alert.>"
+
+    @property
+    def sql(self) -> str:
+        return f"{self.root}.sql"
+
+    def event(self, bot: str, kind: str) -> str:
+        """``<root>.evt.<bot>.<kind>``; ``*`` is allowed for either in a filter."""
+        return f"{self._evt}{bot}.{kind}"
+
+    def alert(self, bot: str, rule: str) -> str:
+        return f"{self.root}.alert.{bot}.{rule}"
+
+    def parse_event(self, subject: str) -> tuple[str, str]:
+        """Return ``(bot, kind)`` of an event subject; raise EventError if it is not one."""
+        if not subject.startswith(self._evt):
+            raise EventError("bad_subject", f"{subject!r} is not under {self._evt}")
+        rest = subject[len(self._evt) :].split(".")
+        if len(rest) != 2 or not _TOKEN.match(rest[0]) or rest[1] not in KINDS:
+            raise EventError("bad_subject", f"{subject!r} is not {self._evt}<bot>.<kind>")
+        return rest[0], rest[1]

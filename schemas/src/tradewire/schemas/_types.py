@@ -1,0 +1,63 @@
+"""Constrained field types shared by every event kind.
+
+The constraints are enforced by msgspec while decoding, so a consumer that
+decoded an event may rely on them without checking again.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from msgspec import Meta
+
+__all__ = [
+    "BOT_ID_PATTERN",
+    "BotId",
+    "BreakerState",
+    "Count",
+    "GuardAction",
+    "Label",
+    "Liquidity",
+    "NonNegative",
+    "OrderStatus",
+    "Outcome",
+    "PositionSide",
+    "Score",
+    "Seconds",
+    "Severity",
+    "Side",
+    "Text",
+    "WsState",
+]
+
+BOT_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+# A bot id is also a subject token, so it may not contain '.', '*', '>' or spaces.
+BotId = Annotated[str, Meta(pattern=BOT_ID_PATTERN, description="1-64 of [A-Za-z0-9_-]")]
+# Short identifiers that consumers turn into metric labels (symbol, reason, guard, ...).
+Label = Annotated[str, Meta(max_length=128)]
+# Free text (error messages); bounded so one event cannot exhaust a consumer.
+Text = Annotated[str, Meta(max_length=8192)]
+NonNegative = Annotated[float, Meta(ge=0)]
+Seconds = Annotated[float, Meta(ge=0, description="a duration in seconds")]
+Score = Annotated[float, Meta(ge=0, le=1)]
+Count = Annotated[int, Meta(ge=0)]
+
+Side = Literal["buy", "sell"]
+PositionSide = Literal["long", "short"]
+OrderStatus = Literal[
+    "submitted",
+    "accepted",
+    "rejected",
+    "failed",
+    "partially_filled",
+    "filled",
+    "cancelled",
+    "expired",
+]
+Outcome = Literal["success", "failure"]
+GuardAction = Literal["tripped", "cleared", "warn"]
+BreakerState = Literal["closed", "half_open", "open"]
+WsState = Literal["connected", "disconnected", "reconnecting"]
+Severity = Literal["low", "medium", "high", "critical"]
+Liquidity = Literal["maker", "taker", "unknown"]

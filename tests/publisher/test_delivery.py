@@ -1,0 +1,190 @@
+"""Delivery guarantees against a real nats-server on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+from nats.aio.client import Client
+
+from tests.helpers import stream_ids
+from tradewire.consumers.embedded import EmbeddedNats
+from tradewire.publisher import Publisher, PublisherConfig
+from tradewire.schemas import Mark, Subjects
+
+pytestmark = pytest.mark.nats
+
+
+def _config(url: str, tmp: Path, bot: str, **kw: object) -> PublisherConfig:
+    return PublisherConfig(url=url, outbox_dir=tmp / bot, heartbeat_interval_s=0, **kw)  # type: ignore[arg-type]
+
+
+async def test_k_bots_n_events_stored_exactly_once(
+    nats_server: EmbeddedNats, nc: Client, subjects: Subjects, tmp_path: Path
+) -> None:
+    bots, per_bot = 4, 2500
+    pubs = [
+        await Publisher(f"bot-{k}", _config(nats_server.url, tmp_path, f"bot-{k}")).start()
+        for k in range(bots)
+    ]
+    emitted: set[str] = set()
+    for i in range(per_bot):
+        for pub in pubs:
+            emitted.add(pub.mark(symbol="BTC-USD", price=100.0 + i).id)
+        if i % 500 == 0:
+            await asyncio.sleep(0)
+    for pub in pubs:
+        assert await pub.flush(30)
+        stats = await pub.close()
+        assert stats.acked == stats.emitted == per_bot
+        assert stats.in_outbox == stats.dropped == 0
+    stored = await stream_ids(nc, subjects)
+    assert set(stored) == emitted
+    assert max(stored.values()) == 1
+    assert len(emitted) == bots * per_bot
+
+
+async def test_server_down_at_start_then_up(tmp_path: Path, subjects: Subjects) -> None:
+    from tests.conftest import need_external
+    from tradewire.consumers.embedded import NatsServerNotFound, find_nats_server
+
+    try:
+        find_nats_server()
+    except NatsServerNotFound as exc:
+        need_external("nats-server", str(exc))
+    server = EmbeddedNats()
+    # Learn a port, then stop: the bot starts while nothing listens there.
+    server.start()
+    server.stop()
+    try:
+        pub = await Publisher(
+            "bot-a", _config(server.url, tmp_path, "bot-a", max_memory_events=500)
+        ).start()
+        ids = {pub.mark(symbol="ETH-USD", price=float(i + 1)).id for i in range(3000)}
+        await asyncio.sleep(0.5)
+        stats = pub.stats()
+        assert not stats.connected and stats.acked == 0
+        assert stats.in_outbox > 0  # past the memory bound it spilled to disk
+        server.start()
+        import nats
+
+        from tradewire.publisher import ensure_events_stream
+
+        nc = await nats.connect(server.url)
+        await ensure_events_stream(nc, subjects)
+        assert await pub.flush(30)
+        stats = await pub.close()
+        assert stats.acked == 3000 and stats.in_outbox == 0
+        stored = await stream_ids(nc, subjects)
+        assert set(stored) == ids and max(stored.values()) == 1
+        await nc.close()
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("kill", [False, True], ids=["sigterm", "sigkill"])
+async def test_server_restart_mid_run(
+    nats_server: EmbeddedNats, nc: Client, subjects: Subjects, tmp_path: Path, kill: bool
+) -> None:
+    pub = await Publisher(
+        "bot-r",
+        _config(nats_server.url, tmp_path, "bot-r", ack_timeout_s=1.0, max_memory_events=2000),
+    ).start()
+    ids: set[str] = set()
+    for phase in range(3):
+        for i in range(2000):
+            ids.add(pub.mark(symbol="SOL-USD", price=float(i + 1)).id)
+            if i % 200 == 0:
+                await asyncio.sleep(0.001)
+        if phase == 0:
+            nats_server.stop(kill=kill)
+            await asyncio.sleep(0.3)
+        elif phase == 1:
+            nats_server.start()
+    assert await pub.flush(60), pub.stats()
+    stats = await pub.close()
+    assert stats.acked == stats.emitted == 6000
+    stored = await stream_ids(nc, subjects)
+    assert set(stored) == ids
+    assert max(stored.values()) == 1
+
+
+async def test_emit_is_prompt_while_server_down(tmp_path: Path) -> None:
+    # Nothing listens on this port: connection attempts fail in the background.
+    pub = await Publisher(
+        "bot-p", _config("nats://127.0.0.1:1", tmp_path, "bot-p", max_memory_events=1000)
+    ).start()
+    worst = 0.0
+    start = time.perf_counter()
+    for i in range(20_000):
+        t0 = time.perf_counter()
+        pub.emit(Mark(symbol="BTC-USD", price=float(i + 1)))
+        worst = max(worst, time.perf_counter() - t0)
+        if i % 1000 == 0:
+            await asyncio.sleep(0)  # let the background task spill to disk meanwhile
+    total = time.perf_counter() - start
+    # Generous bounds for a shared, noisy 2-core machine: the point is that
+    # emit does no network I/O (a connect attempt alone takes far longer).
+    assert worst < 0.05, worst
+    assert total < 2.0, total
+    stats = await pub.close(timeout=0.5)
+    assert stats.emitted == 20_000
+    assert stats.in_outbox == 20_000 and stats.dropped == 0
+
+
+async def test_close_with_server_down_leaves_outbox_for_next_start(
+    nats_server: EmbeddedNats, nc: Client, subjects: Subjects, tmp_path: Path
+) -> None:
+    url = nats_server.url
+    nats_server.stop()
+    pub = await Publisher("bot-c", _config(url, tmp_path, "bot-c")).start()
+    ids = {pub.mark(symbol="BTC-USD", price=float(i + 1)).id for i in range(700)}
+    stats = await pub.close(timeout=0.2)
+    assert stats.in_outbox == 700 and stats.acked == 0
+    assert list((tmp_path / "bot-c").glob("*.seg"))
+    nats_server.start()
+    again = await Publisher("bot-c", _config(url, tmp_path, "bot-c")).start()
+    assert again.run != pub.run
+    again.mark(symbol="BTC-USD", price=1.0)
+    assert await again.flush(30)
+    stats = await again.close()
+    assert stats.acked == 701 and stats.in_outbox == 0
+    assert not list((tmp_path / "bot-c").glob("*.seg"))
+    stored = await stream_ids(nc, subjects)
+    assert ids <= set(stored) and len(stored) == 701 and max(stored.values()) == 1
+
+
+async def test_invalid_events_are_rejected_and_counted(
+    nats_server: EmbeddedNats, nc: Client, subjects: Subjects, tmp_path: Path
+) -> None:
+    pub = await Publisher("bot-v", _config(nats_server.url, tmp_path, "bot-v")).start()
+    good = pub.mark(symbol="BTC-USD", price=1.0)
+    pub.mark(symbol="BTC-USD", price=float("nan"))
+    pub.mark(symbol="BTC-USD", price=-1.0)
+    assert await pub.flush(10)
+    stats = await pub.close()
+    assert stats.rejected == 2 and stats.acked == 1
+    assert "$.price" in stats.last_error
+    assert set(await stream_ids(nc, subjects)) == {good.id}
+
+
+async def test_no_stream_is_retried_until_it_exists(
+    nats_server: EmbeddedNats, tmp_path: Path
+) -> None:
+    import nats
+
+    from tradewire.publisher import ensure_events_stream
+
+    pub = await Publisher("bot-s", _config(nats_server.url, tmp_path, "bot-s")).start()
+    ids = {pub.mark(symbol="BTC-USD", price=float(i + 1)).id for i in range(50)}
+    await asyncio.sleep(0.5)
+    assert pub.stats().acked == 0
+    assert "JetStream refused" in pub.stats().last_error
+    client = await nats.connect(nats_server.url)
+    await ensure_events_stream(client, Subjects())
+    assert await pub.flush(30)
+    await pub.close()
+    assert set(await stream_ids(client, Subjects())) == ids
+    await client.close()
