@@ -21,12 +21,15 @@ def _config(url: str, tmp: Path, bot: str, **kw: object) -> PublisherConfig:
     return PublisherConfig(url=url, outbox_dir=tmp / bot, heartbeat_interval_s=0, **kw)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("fast_path", [True, False], ids=["framed", "publish"])
 async def test_k_bots_n_events_stored_exactly_once(
-    nats_server: EmbeddedNats, nc: Client, subjects: Subjects, tmp_path: Path
+    nats_server: EmbeddedNats, nc: Client, subjects: Subjects, tmp_path: Path, fast_path: bool
 ) -> None:
     bots, per_bot = 4, 2500
     pubs = [
-        await Publisher(f"bot-{k}", _config(nats_server.url, tmp_path, f"bot-{k}")).start()
+        await Publisher(
+            f"bot-{k}", _config(nats_server.url, tmp_path, f"bot-{k}", fast_path=fast_path)
+        ).start()
         for k in range(bots)
     ]
     emitted: set[str] = set()

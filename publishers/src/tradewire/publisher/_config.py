@@ -49,6 +49,9 @@ class PublisherConfig:
     heartbeat_interval_s: float = 15.0
     version: str = ""
     profile: str = ""
+    # Frame publishes in batches through nats-py's outgoing buffer (see _wire.py);
+    # False uses the public publish() per event.
+    fast_path: bool = True
     name: str = ""
 
     def __post_init__(self) -> None:
