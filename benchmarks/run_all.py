@@ -1,0 +1,23 @@
+"""Run every benchmark in turn (``make bench``); each prints its own table."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).parent
+SCRIPTS = ["emit_cost.py", "publish_throughput.py"]
+
+
+def main() -> int:
+    for script in SCRIPTS:
+        print(f"\n## {script}\n", flush=True)
+        code = subprocess.call([sys.executable, str(HERE / script)])
+        if code:
+            return code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
