@@ -191,3 +191,45 @@ async def test_no_stream_is_retried_until_it_exists(
     await pub.close()
     assert set(await stream_ids(client, Subjects())) == ids
     await client.close()
+
+
+async def test_full_stream_pushes_back_then_delivers_everything(
+    nats_server: EmbeddedNats, tmp_path: Path
+) -> None:
+    import nats
+
+    from tradewire.publisher import ensure_events_stream
+
+    subjects = Subjects("full")
+    client = await nats.connect(nats_server.url)
+    await ensure_events_stream(client, subjects, max_bytes=20_000)
+    pub = await Publisher(
+        "bot-f", _config(nats_server.url, tmp_path, "bot-f", root="full", ack_timeout_s=1.0)
+    ).start()
+    ids = {pub.mark(symbol="BTC-USD", price=float(i + 1)).id for i in range(500)}
+    await asyncio.sleep(1.0)
+    stats = pub.stats()
+    assert 0 < stats.acked < 500  # DiscardNew: the server refuses, nothing old is deleted
+    assert "maximum bytes" in stats.last_error.lower()
+    await ensure_events_stream(client, subjects, max_bytes=10 << 20)  # the operator makes room
+    assert await pub.flush(30), pub.stats()
+    await pub.close()
+    stored = await stream_ids(client, subjects)
+    assert set(stored) == ids and max(stored.values()) == 1
+    await client.close()
+
+
+async def test_outbox_size_cap_drops_and_counts(tmp_path: Path) -> None:
+    pub = await Publisher(
+        "bot-d",
+        _config(
+            "nats://127.0.0.1:1", tmp_path, "bot-d", max_memory_events=0, max_outbox_bytes=20_000
+        ),
+    ).start()
+    for i in range(300):
+        pub.mark(symbol="BTC-USD", price=float(i + 1))
+    stats = await pub.close(timeout=0.2)
+    assert stats.dropped > 0 and stats.in_outbox > 0
+    assert stats.in_outbox + stats.dropped == 300
+    assert "dropped" in stats.last_error
+    assert sum(p.stat().st_size for p in (tmp_path / "bot-d").glob("*.seg")) <= 20_000

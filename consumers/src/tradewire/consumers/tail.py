@@ -69,7 +69,7 @@ def _detail(ev: Envelope) -> str:
     if isinstance(ev, Ws):
         return f"{ev.state} reconnects={ev.reconnect_count} gaps={ev.gap_count}"
     if isinstance(ev, DataQuality):
-        issues = ",".join(f"{i.issue_type}x{i.count}" for i in ev.issues) or "no issues"
+        issues = ", ".join(f"{i.issue_type} x{i.count}" for i in ev.issues) or "no issues"
         return f"{ev.symbol} {ev.interval} score={ev.score:.2f} {issues}"
     if isinstance(ev, Error):
         return f"{ev.component} {ev.error_type}: {ev.message}"

@@ -59,6 +59,16 @@ class _Segment:
     unacked: int = 0  # read back, handed out, not yet acknowledged
 
 
+def _count_lines(path: Path) -> tuple[int, int]:
+    """Complete lines and bytes in a segment, read in chunks (segments can be large)."""
+    lines = size = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            lines += chunk.count(b"\n")
+            size += len(chunk)
+    return lines, size
+
+
 class Outbox:
     """A directory of segment files, locked against a second publisher."""
 
@@ -79,10 +89,8 @@ class Outbox:
             ) from None
         self._segments: list[_Segment] = []
         for path in sorted(directory.glob(f"*{_SUFFIX}")):
-            data = path.read_bytes()
-            self._segments.append(
-                _Segment(int(path.stem), path, lines=data.count(b"\n"), size=len(data))
-            )
+            lines, size = _count_lines(path)
+            self._segments.append(_Segment(int(path.stem), path, lines=lines, size=size))
         self._writer: BinaryIO | None = None
         self.corrupt = 0
 

@@ -180,8 +180,8 @@ class Publisher(Emitter):
                 for i in (*self._inflight.values(), *self._retry, *self._ready)
                 if i.segment is None
             ]
-            self._dropped += self._outbox.prepend(older)
-            self._dropped += self._outbox.append(self._encode_queue())
+            self._count_drops(self._outbox.prepend(older))
+            self._count_drops(self._outbox.append(self._encode_queue()))
             self._inflight.clear()
             self._retry.clear()
             self._ready.clear()
@@ -219,6 +219,15 @@ class Publisher(Emitter):
         if now - self._last_log.get(key, -1e9) >= 10.0:
             self._last_log[key] = now
             log.warning("%s: %s", self.bot, message)
+
+    def _count_drops(self, dropped: int) -> None:
+        if dropped:
+            self._dropped += dropped
+            self._note_error(
+                "dropped",
+                f"outbox full or unwritable (cap {self.config.max_outbox_bytes} bytes): "
+                f"dropped {dropped} event(s), {self._dropped} in all",
+            )
 
     async def _connect(self) -> None:
         delay = 0.05
@@ -320,7 +329,7 @@ class Publisher(Emitter):
             self._ready.extend(items[:room])
             items = items[room:]
         if items:
-            self._dropped += outbox.append(items)
+            self._count_drops(outbox.append(items))
 
     def _next_item(self, now: float) -> OutboxItem | None:
         if self._retry and self._retry[0].not_before <= now:
