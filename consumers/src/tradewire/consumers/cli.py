@@ -16,7 +16,7 @@ from tradewire.schemas import KINDS, Subjects, json_schema_text
 from ._nats import configured_url, nats_url
 from .demo import run_demo
 from .embedded import NatsServerNotFound
-from .simulate import FaultRates, Progress, SimulationConfig, run_simulation
+from .simulate import FaultRates, SimulationConfig, print_progress, run_simulation
 from .tail import tail
 
 __all__ = ["build_parser", "main"]
@@ -80,6 +80,15 @@ def _add_fleet(p: argparse.ArgumentParser, duration: float) -> None:
         )
 
 
+def _command(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, text: str, epilog: str
+) -> argparse.ArgumentParser:
+    """A subcommand whose --help ends with its examples, kept as written."""
+    return sub.add_parser(
+        name, help=text, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tradewire", description="Telemetry pipeline for fleets of trading bots."
@@ -87,12 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser(
-        "simulate",
-        help="run a simulated fleet",
-        epilog=_EPILOG_SIM,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = _command(sub, "simulate", "run a simulated fleet", _EPILOG_SIM)
     _add_nats(p)
     _add_fleet(p, duration=10.0)
     p.add_argument(
@@ -101,34 +105,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="root of the bots' outboxes (default: a temporary directory)",
     )
 
-    p = sub.add_parser(
-        "tail",
-        help="show events live",
-        epilog=_EPILOG_TAIL,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = _command(sub, "tail", "show events live", _EPILOG_TAIL)
     _add_nats(p)
     p.add_argument("--bot", default="*", help="only this bot id")
     p.add_argument("--kind", default="*", choices=["*", *KINDS], help="only this kind")
     p.add_argument("--count", type=int, default=0, help="stop after N events")
     p.add_argument("--raw", action="store_true", help="print the JSON as received")
 
-    p = sub.add_parser(
-        "schema",
-        help="event schema tools",
-        epilog=_EPILOG_SCHEMA,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = _command(sub, "schema", "event schema tools", _EPILOG_SCHEMA)
     schema_sub = p.add_subparsers(dest="schema_command", required=True)
     e = schema_sub.add_parser("export", help="write the JSON Schema of all events")
     e.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
 
-    p = sub.add_parser(
-        "demo",
-        help="embedded NATS + simulated fleet + live view",
-        epilog=_EPILOG_DEMO,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = _command(sub, "demo", "embedded NATS + simulated fleet + live view", _EPILOG_DEMO)
     _add_nats(p)
     _add_fleet(p, duration=20.0)
     return parser
@@ -138,14 +127,6 @@ def _sim_config(args: argparse.Namespace) -> SimulationConfig:
     faults = FaultRates(**{n: getattr(args, f"rate_{n}") for n in vars(FaultRates())})
     return SimulationConfig(
         bots=args.bots, rate=args.rate, duration=args.duration, seed=args.seed, faults=faults
-    )
-
-
-def _show_progress(p: Progress) -> None:
-    print(
-        f"[{p.elapsed:6.1f}s] emitted {p.emitted:,}  acked {p.acked:,}  "
-        f"buffered {p.buffered:,}  outbox {p.in_outbox:,}  dropped {p.dropped:,}",
-        file=sys.stderr,
     )
 
 
@@ -159,7 +140,7 @@ async def _simulate(args: argparse.Namespace, subjects: Subjects) -> int:
         await nc.close()
         with tempfile.TemporaryDirectory(prefix="tradewire-outbox-") as tmp:
             root = args.outbox_dir or Path(tmp)
-            result = await run_simulation(url, config, root, progress=_show_progress)
+            result = await run_simulation(url, config, root, progress=print_progress)
     print(
         f"emitted {result.emitted:,}  acked {result.acked:,}  in outbox {result.in_outbox:,}"
         f"  dropped {result.dropped:,}  rejected {result.rejected:,}"

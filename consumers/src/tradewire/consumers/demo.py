@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import io
 import signal
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -17,7 +16,7 @@ import nats
 from tradewire.publisher import ensure_events_stream
 from tradewire.schemas import Envelope, Subjects, kind_of
 
-from .simulate import Progress, SimulationConfig, run_simulation
+from .simulate import SimulationConfig, print_progress, run_simulation
 from .tail import describe, tail
 
 __all__ = ["run_demo"]
@@ -48,14 +47,6 @@ class _Sampler:
             print("  " + describe(event))
 
 
-def _show(p: Progress) -> None:
-    print(
-        f"[{p.elapsed:5.1f}s] emitted {p.emitted:,}  acked {p.acked:,}  buffered {p.buffered:,}"
-        f"  outbox {p.in_outbox:,}  dropped {p.dropped:,}",
-        file=sys.stderr,
-    )
-
-
 async def run_demo(url: str, config: SimulationConfig, subjects: Subjects) -> int:
     """Run the fleet, watch it arrive, and check the stream holds every acked event."""
     nc = await nats.connect(url, name="tradewire-demo")
@@ -76,7 +67,7 @@ async def run_demo(url: str, config: SimulationConfig, subjects: Subjects) -> in
             f"simulating {config.bots} bots at {config.rate:g} events/s each for "
             f"{config.duration:g}s (Ctrl-C stops)"
         )
-        result = await run_simulation(url, config, Path(outbox), progress=_show, stop=stop)
+        result = await run_simulation(url, config, Path(outbox), progress=print_progress, stop=stop)
     await asyncio.sleep(0.3)  # let the last core-NATS copies reach the watcher
     tail_stop.set()
     await watcher

@@ -38,6 +38,8 @@ from tradewire.schemas._types import (
     WsState,
 )
 
+from ._stamp import Stamper
+
 __all__ = ["BrokerCallScope", "CycleScope", "Emitter"]
 
 E = TypeVar("E", bound=Envelope)
@@ -72,7 +74,18 @@ def _reason_of(exc: BaseException) -> str:
 
 
 class Emitter:
-    """Mixin: subclasses provide ``emit``."""
+    """Mixin: subclasses provide ``emit`` and the :class:`Stamper` that names the bot and run."""
+
+    _stamper: Stamper
+
+    @property
+    def bot(self) -> str:
+        return self._stamper.bot
+
+    @property
+    def run(self) -> str:
+        """This publisher instance's id: the ``run`` of every event it emits."""
+        return self._stamper.run
 
     def emit(self, event: E) -> E:  # pragma: no cover - overridden
         raise NotImplementedError

@@ -82,14 +82,6 @@ class Publisher(Emitter):
         self._last_error = ""
         self._last_log: dict[str, float] = {}
 
-    @property
-    def bot(self) -> str:
-        return self._stamper.bot
-
-    @property
-    def run(self) -> str:
-        return self._stamper.run
-
     # -- the bot's side --------------------------------------------------------
     def emit(self, event: E) -> E:
         """Stamp the envelope and enqueue; never blocks on the network. Thread-safe."""

@@ -28,14 +28,6 @@ class RecordingPublisher(Emitter):
         self._max_size = max_event_size
         self.events: list[Envelope] = []
 
-    @property
-    def bot(self) -> str:
-        return self._stamper.bot
-
-    @property
-    def run(self) -> str:
-        return self._stamper.run
-
     def emit(self, event: E) -> E:
         with self._stamper.lock:
             self._stamper.stamp(event)

@@ -30,6 +30,7 @@ class SyncPublisher(Emitter):
 
     def __init__(self, bot: str, config: PublisherConfig | None = None, **overrides: Any):
         self._publisher = Publisher(bot, config, **overrides)
+        self._stamper = self._publisher._stamper
         self._loop = asyncio.new_event_loop()
         started: Future[None] = Future()
         self._thread = threading.Thread(

@@ -1,7 +1,13 @@
 """A simulated fleet of trading bots (``tradewire simulate``)."""
 
 from ._model import BotModel, FaultRates, PositionBook
-from ._runner import Progress, SimulationConfig, SimulationResult, run_simulation
+from ._runner import (
+    Progress,
+    SimulationConfig,
+    SimulationResult,
+    print_progress,
+    run_simulation,
+)
 
 __all__ = [
     "BotModel",
@@ -10,5 +16,6 @@ __all__ = [
     "Progress",
     "SimulationConfig",
     "SimulationResult",
+    "print_progress",
     "run_simulation",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -14,7 +15,13 @@ from tradewire.schemas import kind_of
 
 from ._model import BotModel, FaultRates
 
-__all__ = ["Progress", "SimulationConfig", "SimulationResult", "run_simulation"]
+__all__ = [
+    "Progress",
+    "SimulationConfig",
+    "SimulationResult",
+    "print_progress",
+    "run_simulation",
+]
 
 _TICK_S = 0.02
 
@@ -62,6 +69,15 @@ class SimulationResult:
     rejected: int = 0
     by_kind: Counter[str] = field(default_factory=Counter)
     ids: set[str] = field(default_factory=set)
+
+
+def print_progress(p: Progress) -> None:
+    """One progress line on stderr, as ``simulate`` and ``demo`` show it each second."""
+    print(
+        f"[{p.elapsed:6.1f}s] emitted {p.emitted:,}  acked {p.acked:,}  "
+        f"buffered {p.buffered:,}  outbox {p.in_outbox:,}  dropped {p.dropped:,}",
+        file=sys.stderr,
+    )
 
 
 def _progress(pubs: list[Publisher], elapsed: float) -> Progress:
