@@ -17,6 +17,8 @@ from ._nats import configured_url, nats_url
 from .demo import run_demo
 from .embedded import NatsServerNotFound
 from .simulate import FaultRates, SimulationConfig, print_progress, run_simulation
+from .sql_client import format_result, query
+from .store import ConfigError, QueryError, StoreService, load_store_config
 from .tail import tail
 
 __all__ = ["build_parser", "main"]
@@ -30,6 +32,15 @@ _EPILOG_SCHEMA = """example:
   tradewire schema export -o tradewire-events.schema.json"""
 _EPILOG_DEMO = """example:
   tradewire demo --bots 5 --duration 20"""
+_EPILOG_SERVE = """example:
+  tradewire serve store --nats-url nats://127.0.0.1:4222 --db /var/lib/tradewire/fleet.duckdb
+  tradewire serve store --config /etc/tradewire/store.toml   # [store] table, same names
+settings come from defaults < --config TOML < TRADEWIRE_<NAME> env vars < flags"""
+_EPILOG_SQL = """example:
+  tradewire sql "SELECT bot, count(*) FROM orders GROUP BY bot" --db fleet.duckdb
+  tradewire sql "SELECT * FROM seq_gaps" --format csv --nats-url nats://127.0.0.1:4222
+without a running store the file is opened read-only; while the store holds it, the
+query goes to the store over NATS. Only SELECT and EXPLAIN are accepted."""
 
 
 def _positive_float(text: str) -> float:
@@ -120,6 +131,44 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(sub, "demo", "embedded NATS + simulated fleet + live view", _EPILOG_DEMO)
     _add_nats(p)
     _add_fleet(p, duration=20.0)
+
+    p = _command(sub, "serve", "run a consumer service", _EPILOG_SERVE)
+    serve_sub = p.add_subparsers(dest="service", required=True)
+    s = serve_sub.add_parser(
+        "store",
+        help="JetStream -> DuckDB, exactly once, with SQL",
+        epilog=_EPILOG_SERVE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    s.add_argument("--config", type=Path, help="TOML file with a [store] table")
+    s.add_argument("--nats-url", help="NATS server URL (default $TRADEWIRE_NATS_URL)")
+    s.add_argument("--root", help="subject root (default tradewire)")
+    s.add_argument("--db", help="DuckDB file (default tradewire.duckdb)")
+    s.add_argument("--http-host", help="health endpoint address (default 127.0.0.1)")
+    s.add_argument("--http-port", type=int, help="health endpoint port (default 8201, 0 = any)")
+    s.add_argument("--max-batch", type=int, help="events per transaction (default 5000)")
+    s.add_argument(
+        "--max-wait-s", type=_positive_float, help="longest a partial batch waits (default 0.5)"
+    )
+
+    p = _command(sub, "sql", "read-only SQL against the store", _EPILOG_SQL)
+    p.add_argument("query", help="one SELECT or EXPLAIN statement")
+    p.add_argument(
+        "--db",
+        type=Path,
+        default=Path("tradewire.duckdb"),
+        help="DuckDB file (default tradewire.duckdb)",
+    )
+    p.add_argument("--nats-url", help="reach the running store (default $TRADEWIRE_NATS_URL)")
+    p.add_argument("--root", default="tradewire", help="subject root (default tradewire)")
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.add_argument("--limit", type=int, default=1000, help="row limit (default 1000)")
+    p.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=30.0,
+        help="seconds before the query is interrupted (default 30)",
+    )
     return parser
 
 
@@ -148,6 +197,19 @@ async def _simulate(args: argparse.Namespace, subjects: Subjects) -> int:
     return 0 if result.acked == result.emitted else 1
 
 
+def _serve(args: argparse.Namespace) -> int:
+    flags = {
+        k: getattr(args, k)
+        for k in ("nats_url", "root", "db", "http_host", "http_port", "max_batch", "max_wait_s")
+    }
+    config = load_store_config(args.config, flags)
+    if not config.nats_url:
+        raise ConfigError(
+            "no NATS URL: pass --nats-url, set TRADEWIRE_NATS_URL, or nats_url in the config file"
+        )
+    return asyncio.run(StoreService(config).run())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -162,7 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 sys.stdout.write(text)
             return 0
-        subjects = Subjects(args.root)
+        subjects = Subjects(args.root or "tradewire")
         if args.command == "simulate":
             return asyncio.run(_simulate(args, subjects))
         if args.command == "tail":
@@ -177,9 +239,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                 tail(url, subjects, bot=args.bot, kind=args.kind, count=args.count, raw=args.raw)
             )
             return 0
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "sql":
+            result, _ = asyncio.run(
+                query(
+                    args.query,
+                    db=args.db,
+                    url=configured_url(args.nats_url),
+                    subjects=subjects,
+                    limit=args.limit,
+                    timeout_s=args.timeout,
+                )
+            )
+            sys.stdout.write(format_result(result, args.format))
+            return 0
         with nats_url(args.nats_url) as url:
             return asyncio.run(run_demo(url, _sim_config(args), subjects))
-    except (ValueError, NatsServerNotFound, OSError) as exc:
+    except (ValueError, NatsServerNotFound, OSError, QueryError) as exc:
         print(f"tradewire {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,0 +1,17 @@
+"""What every tradewire service shares: the pull loop, and health over HTTP."""
+
+from ._delivery import Delivery, parse_ack_subject
+from ._health import Check, Health, HealthServer
+from ._pull import Acks, BatchHandler, ConsumerSettings, PullConsumer
+
+__all__ = [
+    "Acks",
+    "BatchHandler",
+    "Check",
+    "ConsumerSettings",
+    "Delivery",
+    "Health",
+    "HealthServer",
+    "PullConsumer",
+    "parse_ack_subject",
+]

@@ -1,0 +1,170 @@
+"""``/live``, ``/ready`` and ``/health`` with the seed playbook's JSON shapes and statuses.
+
+``/health`` status, decided in this order: not live -> ``unhealthy``; not ready
+-> ``starting``; a failed check of severity ``critical`` -> ``unhealthy``; any
+other failed check -> ``degraded``; else ``healthy``. HTTP 200 for healthy and
+degraded, 503 otherwise. ``/live`` is ``{status: pass|fail, live}``, ``/ready``
+is ``{status, ready, reason}``, both 200 or 503.
+
+The server is a few lines of asyncio, not a framework: services must stay
+small, and these endpoints take no input beyond a path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = ["Check", "Health", "HealthServer", "Route"]
+
+log = logging.getLogger("tradewire.consumers.http")
+
+Route = Callable[[], Awaitable[tuple[int, str, bytes]]]
+
+
+@dataclass
+class Check:
+    """One named check; ``details`` is shown as is in ``/health``."""
+
+    ok: bool = True
+    severity: Literal["warning", "critical"] = "warning"
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Health:
+    live: bool = True
+    ready: bool = False
+    reason: str = "initializing"
+    checks: dict[str, Check] = field(default_factory=dict)
+    # Refreshes checks just before /health answers (e.g. consumer lag).
+    refresh: Callable[[], Awaitable[None]] | None = None
+
+    def status(self) -> str:
+        if not self.live:
+            return "unhealthy"
+        if not self.ready:
+            return "starting"
+        failed = [c for c in self.checks.values() if not c.ok]
+        if any(c.severity == "critical" for c in failed):
+            return "unhealthy"
+        return "degraded" if failed else "healthy"
+
+    def health_body(self) -> tuple[int, dict[str, Any]]:
+        status = self.status()
+        body = {
+            "status": status,
+            "live": self.live,
+            "ready": self.ready,
+            "reason": self.reason,
+            "timestamp": time.time(),
+            "checks": {
+                name: {
+                    "status": "pass" if c.ok else "fail",
+                    "details": {**c.details, "severity": c.severity},
+                }
+                for name, c in self.checks.items()
+            },
+        }
+        return (200 if status in ("healthy", "degraded") else 503), body
+
+
+def _json(code: int, body: dict[str, Any]) -> tuple[int, str, bytes]:
+    return code, "application/json", json.dumps(body).encode()
+
+
+class HealthServer:
+    """Serve the health routes (and any extra ones) on ``host:port``; port 0 picks one."""
+
+    def __init__(
+        self,
+        health: Health,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        extra: dict[str, Route] | None = None,
+    ) -> None:
+        self.health = health
+        self.host = host
+        self.port = port
+        self.routes: dict[str, Route] = {
+            "/live": self._live,
+            "/ready": self._ready,
+            "/health": self._health,
+            **(extra or {}),
+        }
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> HealthServer:
+        self._server = await asyncio.start_server(self._serve, self.host, self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def _live(self) -> tuple[int, str, bytes]:
+        live = self.health.live
+        return _json(200 if live else 503, {"status": "pass" if live else "fail", "live": live})
+
+    async def _ready(self) -> tuple[int, str, bytes]:
+        h = self.health
+        return _json(
+            200 if h.ready else 503,
+            {"status": "pass" if h.ready else "fail", "ready": h.ready, "reason": h.reason},
+        )
+
+    async def _health(self) -> tuple[int, str, bytes]:
+        if self.health.refresh is not None:
+            await self.health.refresh()
+        return _json(*self.health.health_body())
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            async with asyncio.timeout(10):
+                line = await reader.readline()
+                while (await reader.readline()) not in (b"\r\n", b"\n", b""):
+                    pass  # headers: nothing here needs them
+            parts = line.decode("latin-1").split()
+            if len(parts) != 3 or not parts[2].startswith("HTTP/"):
+                code, ctype, body = _json(400, {"error": "malformed request line"})
+            elif parts[0] not in ("GET", "HEAD"):
+                code, ctype, body = _json(405, {"error": "only GET"})
+            else:
+                route = self.routes.get(parts[1].split("?", 1)[0])
+                if route is None:
+                    code, ctype, body = _json(
+                        404, {"error": "not found", "routes": sorted(self.routes)}
+                    )
+                else:
+                    code, ctype, body = await route()
+                if parts[0] == "HEAD":
+                    body = b""
+            reason = {
+                200: "OK",
+                400: "Bad Request",
+                404: "Not Found",
+                405: "Method Not Allowed",
+                503: "Service Unavailable",
+            }.get(code, "")
+            writer.write(
+                f"HTTP/1.1 {code} {reason}\r\nContent-Type: {ctype}\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+                + body
+            )
+            await writer.drain()
+        except (TimeoutError, ConnectionError, UnicodeDecodeError) as exc:
+            log.debug("http: %r", exc)
+        except Exception:
+            log.exception("http handler failed")
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()

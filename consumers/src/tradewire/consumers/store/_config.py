@@ -1,0 +1,87 @@
+"""Store settings from defaults, a TOML file, ``TRADEWIRE_*`` env vars and flags, in that order."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from tradewire.schemas import DEFAULT_MAX_SIZE, STORE_CONSUMER
+
+__all__ = ["ConfigError", "StoreConfig", "load_store_config"]
+
+
+class ConfigError(ValueError):
+    """A setting is missing, unknown or out of range; the message names it and its source."""
+
+
+class StoreConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    nats_url: str = ""
+    root: str = "tradewire"
+    db: str = "tradewire.duckdb"
+    durable: str = STORE_CONSUMER
+    http_host: str = "127.0.0.1"
+    http_port: int = 8201
+    max_batch: int = 5000
+    max_wait_s: float = 0.5
+    max_deliveries: int = 5  # a batch failing this often is quarantined message by message
+    ack_wait_s: float = 30.0
+    max_event_size: int = DEFAULT_MAX_SIZE
+    sql_row_limit: int = 10_000
+    sql_timeout_s: float = 30.0
+    stream_max_age_s: float = 7 * 24 * 3600.0
+    stream_max_bytes: int = 10 << 30
+    duplicate_window_s: float = 120.0
+    lag_warn: int = 100_000  # /health turns degraded when the consumer is this far behind
+
+    def __post_init__(self) -> None:
+        checks = {
+            "http_port": 0 <= self.http_port <= 65535,
+            "max_batch": 1 <= self.max_batch <= 100_000,
+            "max_wait_s": 0 < self.max_wait_s < self.ack_wait_s,
+            "max_deliveries": self.max_deliveries >= 1,
+            "sql_row_limit": 1 <= self.sql_row_limit <= 100_000,
+            "sql_timeout_s": self.sql_timeout_s > 0,
+            "max_event_size": 256 <= self.max_event_size <= 1 << 20,
+        }
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError(f"out of range: {', '.join(bad)}")
+
+
+FIELDS = set(StoreConfig.__struct_fields__)
+
+
+def load_store_config(
+    path: Path | None, flags: Mapping[str, Any], env: Mapping[str, str] | None = None
+) -> StoreConfig:
+    """Merge the sources; every error names the setting and where it came from."""
+    env = os.environ if env is None else env
+    merged: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        section = data.get("store", data)
+        if not isinstance(section, dict):
+            raise ConfigError(f"{path}: [store] must be a table")
+        unknown = set(section) - FIELDS
+        if unknown:
+            raise ConfigError(f"{path}: unknown setting(s) {', '.join(sorted(unknown))}")
+        merged.update(section)
+    for name in FIELDS:
+        value = env.get(f"TRADEWIRE_{name.upper()}")
+        if value is not None:
+            merged[name] = value
+    merged.update({k: v for k, v in flags.items() if v is not None})
+    try:
+        return msgspec.convert(merged, StoreConfig, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"store config: {exc}") from None
+    except ValueError as exc:
+        raise ConfigError(f"store config: {exc}") from None

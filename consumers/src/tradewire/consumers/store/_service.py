@@ -1,0 +1,221 @@
+"""``tradewire serve store``: JetStream -> DuckDB, exactly once per event id."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import msgspec
+import nats
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+
+from tradewire.consumers.runtime import (
+    Acks,
+    Check,
+    ConsumerSettings,
+    Delivery,
+    Health,
+    HealthServer,
+    PullConsumer,
+)
+from tradewire.publisher import ensure_events_stream
+from tradewire.schemas import Envelope, EventError, Subjects, decode
+
+from ._config import StoreConfig
+from ._sql import QueryError, QueryResult, SqlRequest, run_query
+from ._writer import StoreWriter
+
+__all__ = ["StoreService"]
+
+log = logging.getLogger("tradewire.store")
+_MAX_REPLY = 900_000  # below NATS's default 1 MiB payload limit
+
+
+class StoreService:
+    """One store process: a pull consumer, a DuckDB writer, health and the SQL responder."""
+
+    def __init__(self, config: StoreConfig) -> None:
+        self.config = config
+        self.subjects = Subjects(config.root)
+        self.health = Health(refresh=self._refresh)
+        self.writer: StoreWriter | None = None
+        self.consumer: PullConsumer | None = None
+        self.http: HealthServer | None = None
+        self.nc: Client | None = None
+        self.stored = 0
+        self.duplicates = 0
+        self.quarantined: Counter[str] = Counter()
+        self._stop = asyncio.Event()
+
+    # -- batch handling --------------------------------------------------------------
+    def _classify(
+        self, batch: Sequence[Delivery]
+    ) -> tuple[list[tuple[Envelope, Delivery]], list[tuple[Delivery, EventError | str]]]:
+        good: list[tuple[Envelope, Delivery]] = []
+        bad: list[tuple[Delivery, EventError | str]] = []
+        parse = self.subjects.parse_event
+        size = self.config.max_event_size
+        for d in batch:
+            try:
+                bot, kind = parse(d.subject)
+                good.append((decode(d.data, max_size=size, expect_bot=bot, expect_kind=kind), d))
+            except EventError as exc:
+                bad.append((d, exc))
+        return good, bad
+
+    async def handle(self, batch: Sequence[Delivery]) -> Acks:
+        """Store a batch in one transaction; ack only after COMMIT."""
+        assert self.writer is not None
+        good, bad = self._classify(batch)
+        try:
+            result = await asyncio.to_thread(self.writer.write, good, bad)
+        except Exception as exc:
+            self.health.checks["writes"] = Check(
+                ok=False, severity="critical", details={"error": repr(exc)}
+            )
+            log.error("write of %d message(s) failed: %r", len(batch), exc)
+            return await self._after_failure(batch, good, bad, exc)
+        self.health.checks["writes"] = Check(ok=True)
+        self.stored += result.inserted
+        self.duplicates += result.duplicates
+        for _, err in bad:
+            self.quarantined[err.reason if isinstance(err, EventError) else "write_failed"] += 1
+        return Acks(ack=list(batch))
+
+    async def _after_failure(
+        self,
+        batch: Sequence[Delivery],
+        good: list[tuple[Envelope, Delivery]],
+        bad: list[tuple[Delivery, EventError | str]],
+        exc: Exception,
+    ) -> Acks:
+        """Redeliver later; messages that failed too often go to quarantine instead."""
+        assert self.writer is not None
+        limit = self.config.max_deliveries
+        spent = [d for d in batch if d.num_delivered >= limit]
+        if not spent:
+            return Acks(nak=list(batch), nak_delay_s=2.0)
+        reason = f"write failed {limit} times: {exc!r}"
+        to_quarantine: list[tuple[Delivery, EventError | str]] = [(d, reason) for d in spent]
+        to_quarantine += [(d, e) for d, e in bad if d.num_delivered < limit]
+        try:
+            await asyncio.to_thread(self.writer.write, [], to_quarantine)
+        except Exception as again:
+            log.error("quarantine write failed too: %r", again)
+            return Acks(nak=list(batch), nak_delay_s=5.0)
+        done = {d.stream_seq for d, _ in to_quarantine}
+        self.quarantined["write_failed"] += len(spent)
+        return Acks(
+            ack=[d for d in batch if d.stream_seq in done],
+            nak=[d for d in batch if d.stream_seq not in done],
+            nak_delay_s=2.0,
+        )
+
+    # -- SQL over NATS -----------------------------------------------------------------
+    async def _on_sql(self, msg: Msg) -> None:
+        assert self.writer is not None
+        try:
+            req = msgspec.json.decode(msg.data, type=SqlRequest)
+            limit = min(req.limit, self.config.sql_row_limit)
+            cursor = self.writer.con.cursor()
+            try:
+                result = await asyncio.to_thread(
+                    run_query, cursor, req.sql, limit=limit, timeout_s=self.config.sql_timeout_s
+                )
+            finally:
+                cursor.close()
+        except (QueryError, msgspec.ValidationError, msgspec.DecodeError) as exc:
+            result = QueryResult(error=str(exc))
+        data = msgspec.json.encode(result, enc_hook=str)
+        while len(data) > _MAX_REPLY and result.rows:
+            result.rows = result.rows[: len(result.rows) // 2]
+            result.truncated = True
+            data = msgspec.json.encode(result, enc_hook=str)
+        if msg.reply:
+            await msg.respond(data)
+
+    # -- health --------------------------------------------------------------------------
+    async def _refresh(self) -> None:
+        consumer = self.consumer
+        nc = self.nc
+        self.health.checks["nats"] = Check(
+            ok=bool(nc and nc.is_connected),
+            severity="critical",
+            details={"url": self.config.nats_url, "connected": bool(nc and nc.is_connected)},
+        )
+        if consumer is not None:
+            idle = time.monotonic() - consumer.last_activity
+            self.health.checks["consumer"] = Check(
+                ok=consumer.pending < self.config.lag_warn and idle < 30,
+                details={
+                    "lag": consumer.pending,
+                    "stored": self.stored,
+                    "duplicates": self.duplicates,
+                    "quarantined": dict(self.quarantined),
+                    "seconds_since_last_message_or_heartbeat": round(idle, 1),
+                    "last_error": consumer.last_error,
+                },
+            )
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def run(self, *, install_signals: bool = True, ready: asyncio.Event | None = None) -> int:
+        cfg = self.config
+        self.http = await HealthServer(self.health, cfg.http_host, cfg.http_port).start()
+        log.info("store health on http://%s:%d/health", cfg.http_host, self.http.port)
+        if install_signals:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, self.stop)
+        try:
+            self.writer = await asyncio.to_thread(StoreWriter, Path(cfg.db))
+            self.nc = await nats.connect(
+                cfg.nats_url,
+                name="tradewire-store",
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.5,
+            )
+            await ensure_events_stream(
+                self.nc,
+                self.subjects,
+                max_age_s=cfg.stream_max_age_s,
+                max_bytes=cfg.stream_max_bytes,
+                duplicate_window_s=cfg.duplicate_window_s,
+            )
+            settings = ConsumerSettings(
+                stream=self.subjects.events_stream,
+                durable=cfg.durable,
+                filter_subject=self.subjects.events_wildcard,
+                max_batch=cfg.max_batch,
+                request_size=min(1000, cfg.max_batch),
+                max_wait_s=cfg.max_wait_s,
+                ack_wait_s=cfg.ack_wait_s,
+                max_ack_pending=max(20_000, cfg.max_batch * 4),
+            )
+            self.consumer = PullConsumer(self.nc, settings, self.handle)
+            await self.consumer.ensure()
+            sql_sub = await self.nc.subscribe(self.subjects.sql, cb=self._on_sql)
+            self.health.ready, self.health.reason = True, "consuming"
+            if ready is not None:
+                ready.set()
+            task = asyncio.create_task(self.consumer.run())
+            await self._stop.wait()
+            self.health.ready, self.health.reason = False, "shutdown"
+            self.consumer.stop()
+            await task  # finishes the batch in hand: commit, then ack
+            await sql_sub.unsubscribe()
+        finally:
+            if self.nc is not None:
+                await self.nc.drain()
+            if self.writer is not None:
+                await asyncio.to_thread(self.writer.close)
+            await self.http.close()
+        return 0
+
+    def stop(self) -> None:
+        self._stop.set()
