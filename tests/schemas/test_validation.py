@@ -40,6 +40,8 @@ def test_valid_event_decodes_to_its_type() -> None:
     [
         (b'{"kind":"mark",', "malformed", None),
         (b"\xff\xfe", "malformed", None),
+        (b'{"kind":"mark","symbol":"\xff"}', "malformed", None),
+        (b"[" * 60_000, "invalid", "$"),  # deep nesting: refused at the top, not recursed
         (b"[]", "invalid", "$"),
         (mark().replace(b'"price":1.0', b'"price":NaN'), "malformed", None),
         (mark().replace(b'"price":1.0', b'"price":Infinity'), "malformed", None),

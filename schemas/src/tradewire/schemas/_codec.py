@@ -72,6 +72,10 @@ def decode(
         raise EventError("invalid", text, match.group(1) if match else "$") from None
     except msgspec.DecodeError as exc:
         raise EventError("malformed", str(exc)) from None
+    except (ValueError, RecursionError) as exc:
+        # msgspec raises UnicodeDecodeError (a ValueError) for invalid UTF-8 inside
+        # a string; whatever else slips through is still the sender's fault.
+        raise EventError("malformed", f"{type(exc).__name__}: {exc}") from None
     kind = KIND_OF[type(event)]
     if event.v not in SUPPORTED_VERSIONS[kind]:
         raise EventError("unsupported_version", f"{kind} v{event.v} is not supported", "$.v")

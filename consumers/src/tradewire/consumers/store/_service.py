@@ -75,7 +75,7 @@ class StoreService:
         good, bad = self._classify(batch)
         try:
             result = await asyncio.to_thread(self.writer.write, good, bad)
-        except Exception as exc:
+        except Exception as exc:  # disk full, I/O error, a DuckDB bug: not the message's fault
             self.health.checks["writes"] = Check(
                 ok=False, severity="critical", details={"error": repr(exc)}
             )
