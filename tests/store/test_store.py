@@ -126,7 +126,10 @@ async def test_bad_input_corpus_is_quarantined_and_acked(
     await js.publish(subjects.event("b1", "mark"), encode(good))
     await store.wait_for("SELECT count(*) FROM quarantine", len(seqs))
     await store.wait_for("SELECT count(*) FROM marks", 1)
-    got = {r[0]: (r[1], r[2]) for r in store.rows("SELECT stream_seq, reason, raw FROM quarantine")}
+    got = {
+        int(str(r[0])): (r[1], r[2])
+        for r in store.rows("SELECT stream_seq, reason, raw FROM quarantine")
+    }
     expected = {name: reason for name, _, reason in BAD} | {"unknown subject kind": "bad_subject"}
     assert {seqs[s]: reason for s, (reason, _) in got.items()} == expected
     raw_by_name = {seqs[s]: raw for s, (_, raw) in got.items()}
