@@ -29,7 +29,9 @@ class StoreConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_batch: int = 5000
     max_wait_s: float = 0.5
     max_deliveries: int = 5  # a batch failing this often is quarantined message by message
-    ack_wait_s: float = 30.0
+    # Batches commit in well under a second; a short ack wait means a restarted store
+    # gets back what a crashed one held (unacked) within seconds.
+    ack_wait_s: float = 10.0
     max_event_size: int = DEFAULT_MAX_SIZE
     sql_row_limit: int = 10_000
     sql_timeout_s: float = 30.0

@@ -166,12 +166,12 @@ class StoreService:
     # -- lifecycle -------------------------------------------------------------------------
     async def run(self, *, install_signals: bool = True, ready: asyncio.Event | None = None) -> int:
         cfg = self.config
-        self.http = await HealthServer(self.health, cfg.http_host, cfg.http_port).start()
-        log.info("store health on http://%s:%d/health", cfg.http_host, self.http.port)
         if install_signals:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, self.stop)
+        self.http = await HealthServer(self.health, cfg.http_host, cfg.http_port).start()
+        log.info("store health on http://%s:%d/health", cfg.http_host, self.http.port)
         try:
             self.writer = await asyncio.to_thread(StoreWriter, Path(cfg.db))
             self.nc = await nats.connect(
