@@ -102,6 +102,6 @@ async def test_repeated_sigkill_then_restart_loses_and_duplicates_nothing(
         proc.stderr.close()
     with duckdb.connect(str(db), read_only=True) as con:
         got = {r[0] for r in con.execute("SELECT id FROM marks").fetchall()}
-        rows = con.execute("SELECT count(*) FROM marks").fetchone()
+        final = con.execute("SELECT count(*) FROM marks").fetchone()
     assert got == ids
-    assert rows == (total,)
+    assert final == (total,)
