@@ -24,7 +24,11 @@ def _local(db: Path, sql: str, limit: int, timeout_s: float) -> QueryResult | No
     try:
         con = duckdb.connect(str(db), read_only=True, config={"enable_external_access": False})
     except duckdb.IOException as exc:
-        if "lock" in str(exc).lower():
+        if "lock" in str(exc).lower():  # another process (the store) writes to it
+            return None
+        raise QueryError(f"cannot open {db}: {exc}") from None
+    except duckdb.ConnectionException as exc:
+        if "same database file" in str(exc):  # this very process has it open read-write
             return None
         raise QueryError(f"cannot open {db}: {exc}") from None
     try:
