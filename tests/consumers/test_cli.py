@@ -133,7 +133,7 @@ def test_simulate_command_against_a_server(nats_server: EmbeddedNats) -> None:
 
 @pytest.mark.nats
 @pytest.mark.slow
-def test_demo_runs_end_to_end_on_an_embedded_server() -> None:
+def test_demo_runs_end_to_end_on_an_embedded_server(tmp_path: Path) -> None:
     proc = subprocess.run(
         [
             sys.executable,
@@ -146,6 +146,8 @@ def test_demo_runs_end_to_end_on_an_embedded_server() -> None:
             "100",
             "--duration",
             "2",
+            "--out-dir",
+            str(tmp_path),
         ],
         check=False,
         capture_output=True,
@@ -154,4 +156,5 @@ def test_demo_runs_end_to_end_on_an_embedded_server() -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "embedded nats-server" in proc.stdout
-    assert "OK: every emitted event is in the stream exactly once" in proc.stdout
+    assert "OK: every emitted event is in the stream and in DuckDB exactly once" in proc.stdout
+    assert (tmp_path / "fleet.duckdb").exists()

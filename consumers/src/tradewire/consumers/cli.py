@@ -128,9 +128,15 @@ def build_parser() -> argparse.ArgumentParser:
     e = schema_sub.add_parser("export", help="write the JSON Schema of all events")
     e.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
 
-    p = _command(sub, "demo", "embedded NATS + simulated fleet + live view", _EPILOG_DEMO)
+    p = _command(sub, "demo", "embedded NATS + store + simulated fleet + live view", _EPILOG_DEMO)
     _add_nats(p)
     _add_fleet(p, duration=20.0)
+    p.add_argument(
+        "--out-dir",
+        type=Path,
+        default=Path("tradewire-demo"),
+        help="where the DuckDB file is kept (default ./tradewire-demo)",
+    )
 
     p = _command(sub, "serve", "run a consumer service", _EPILOG_SERVE)
     serve_sub = p.add_subparsers(dest="service", required=True)
@@ -255,7 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.write(format_result(result, args.format))
             return 0
         with nats_url(args.nats_url) as url:
-            return asyncio.run(run_demo(url, _sim_config(args), subjects))
+            return asyncio.run(run_demo(url, _sim_config(args), subjects, args.out_dir))
     except (ValueError, NatsServerNotFound, OSError, QueryError) as exc:
         print(f"tradewire {args.command}: {exc}", file=sys.stderr)
         return 2

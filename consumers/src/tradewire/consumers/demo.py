@@ -1,4 +1,4 @@
-"""``tradewire demo``: an embedded NATS, a simulated fleet, and a live view of what arrives."""
+"""``tradewire demo``: an embedded NATS, the store, a simulated fleet and a live view."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import io
 import signal
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -16,7 +17,8 @@ import nats
 from tradewire.publisher import ensure_events_stream
 from tradewire.schemas import Envelope, Subjects, kind_of
 
-from .simulate import SimulationConfig, print_progress, run_simulation
+from .simulate import Progress, SimulationConfig, print_progress, run_simulation
+from .store import StoreConfig, StoreService
 from .tail import describe, tail
 
 __all__ = ["run_demo"]
@@ -47,8 +49,36 @@ class _Sampler:
             print("  " + describe(event))
 
 
-async def run_demo(url: str, config: SimulationConfig, subjects: Subjects) -> int:
-    """Run the fleet, watch it arrive, and check the stream holds every acked event."""
+def _stored_of_runs(store: StoreService, runs: list[str]) -> tuple[int, int]:
+    """(rows, distinct ids) the store holds for these publisher runs."""
+    assert store.writer is not None
+    cur = store.writer.con.cursor()
+    try:
+        row = cur.execute(
+            "SELECT count(*), count(DISTINCT id) FROM events WHERE run IN (SELECT unnest(?))",
+            [runs],
+        ).fetchone()
+    finally:
+        cur.close()
+    return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
+async def _wait_stored(
+    store: StoreService, runs: list[str], expected: int, timeout: float = 30.0
+) -> tuple[int, int]:
+    """Wait until the store has committed this run's ``expected`` events, or time runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = await asyncio.to_thread(_stored_of_runs, store, runs)
+        if got[0] >= expected or time.monotonic() > deadline:
+            return got
+        await asyncio.sleep(0.2)
+
+
+async def run_demo(url: str, config: SimulationConfig, subjects: Subjects, out_dir: Path) -> int:
+    """Fleet -> NATS -> store; watch it arrive, then check every event was stored once."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    db = out_dir / "fleet.duckdb"
     nc = await nats.connect(url, name="tradewire-demo")
     await ensure_events_stream(nc, subjects)
     js = nc.jetstream()
@@ -57,35 +87,63 @@ async def run_demo(url: str, config: SimulationConfig, subjects: Subjects) -> in
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    store = StoreService(
+        StoreConfig(
+            nats_url=url,
+            root=subjects.root,
+            db=str(db),
+            http_port=0,
+            durable=f"tradewire-demo-store-{int(time.time())}",
+        )
+    )
+    store_ready = asyncio.Event()
+    store_task = asyncio.create_task(store.run(install_signals=False, ready=store_ready))
+    await store_ready.wait()
+    assert store.http is not None
+    print(f"store: {db}  (health: http://127.0.0.1:{store.http.port}/health)")
     sampler = _Sampler()
     tail_stop = asyncio.Event()
     watcher = asyncio.create_task(
         tail(url, subjects, out=io.StringIO(), stop=tail_stop, on_event=sampler)
     )
+
+    def progress(p: Progress) -> None:
+        print_progress(p)
+        print(
+            f"         stored {store.stored:,}  quarantined {sum(store.quarantined.values())}",
+            file=sys.stderr,
+        )
+
     with tempfile.TemporaryDirectory(prefix="tradewire-outbox-") as outbox:
         print(
             f"simulating {config.bots} bots at {config.rate:g} events/s each for "
             f"{config.duration:g}s (Ctrl-C stops)"
         )
-        result = await run_simulation(url, config, Path(outbox), progress=print_progress, stop=stop)
-    await asyncio.sleep(0.3)  # let the last core-NATS copies reach the watcher
+        result = await run_simulation(url, config, Path(outbox), progress=progress, stop=stop)
+    stored, distinct = await _wait_stored(store, list(result.runs.values()), result.acked)
     tail_stop.set()
     await watcher
     after = (await js.stream_info(subjects.events_stream)).state.messages
+    store.stop()
+    await store_task
     await nc.close()
-    stored = after - before
+    in_stream = after - before
     print(
         f"\nemitted {result.emitted:,} events in {result.elapsed:.1f}s "
         f"({result.emitted / max(result.elapsed, 1e-9):,.0f}/s); acked {result.acked:,}; "
-        f"stored in {subjects.events_stream}: {stored:,}; seen live: "
-        f"{sum(sampler.counts.values()):,}"
+        f"in {subjects.events_stream}: {in_stream:,}; stored in DuckDB: {stored:,}; "
+        f"seen live: {sum(sampler.counts.values()):,}"
     )
     print("by kind: " + ", ".join(f"{k} {n:,}" for k, n in sorted(result.by_kind.items())))
-    ok = stored == result.acked == result.emitted and not result.dropped
+    ok = in_stream == stored == distinct == result.acked == result.emitted and not result.dropped
     print(
-        "OK: every emitted event is in the stream exactly once"
+        "OK: every emitted event is in the stream and in DuckDB exactly once"
         if ok
         else "MISMATCH: see the counts above"
+    )
+    print(
+        f'explore it:  uv run tradewire sql "SELECT bot, count(*) FROM orders GROUP BY bot" '
+        f"--db {db}"
     )
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(Exception):

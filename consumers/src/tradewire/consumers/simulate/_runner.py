@@ -68,6 +68,7 @@ class SimulationResult:
     dropped: int = 0
     rejected: int = 0
     by_kind: Counter[str] = field(default_factory=Counter)
+    runs: dict[str, str] = field(default_factory=dict)  # bot -> run id of its publisher
     ids: set[str] = field(default_factory=set)
 
 
@@ -106,7 +107,7 @@ async def run_simulation(
     models = [BotModel(bot, config.seed, config.faults) for bot in ids]
     pub_config = PublisherConfig(url=url, heartbeat_interval_s=0)  # the model sends heartbeats
     pubs = [await Publisher(bot, pub_config, outbox_dir=outbox_root / bot).start() for bot in ids]
-    result = SimulationResult(ids)
+    result = SimulationResult(ids, runs={p.bot: p.run for p in pubs})
     emitted = [0] * len(models)
     start = time.monotonic()
     next_report = start + 1.0
