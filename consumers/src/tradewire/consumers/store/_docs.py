@@ -1,0 +1,149 @@
+"""What each stored column means, and the generated ``docs/store-tables.md``.
+
+A test fails when a column has no entry here or the committed page drifts, so
+the docs can never lag the tables (they are derived from the event schemas).
+"""
+
+from __future__ import annotations
+
+from tradewire.schemas import KINDS
+
+from ._tables import TABLES
+
+__all__ = ["COLUMN_DOCS", "KIND_COLUMN_DOCS", "tables_markdown"]
+
+COLUMN_DOCS: dict[str, str] = {
+    "id": "event id `<run>-<seq>`; also the Nats-Msg-Id; dedup key",
+    "bot": "bot id (checked equal to the subject's bot token)",
+    "run": "publisher instance id (one bot process start)",
+    "seq": "1, 2, 3, ... per run; gaps mean lost events (see `seq_gaps`)",
+    "ts": "event time, seconds since the epoch (UTC, bot clock)",
+    "v": "schema version of the kind",
+    "received_at": "when JetStream stored it, seconds since the epoch (server clock)",
+    "stream_seq": "sequence in the events stream",
+    "symbol": "instrument, e.g. BTC-USD",
+    "side": "buy or sell",
+    "qty": "quantity (base units), >= 0",
+    "price": "price (quote units); NULL for a market order without one",
+    "fee": "fee paid (negative for a rebate)",
+    "fees": "fees paid so far",
+    "reason": "normalized reason code (`none` when there is none)",
+    "order_id": "exchange order id",
+    "client_order_id": "the bot's own order id",
+    "order_type": "market, limit, ...",
+    "status": "submitted, accepted, rejected, failed, partially_filled, filled, cancelled, "
+              "expired",
+    "filled_qty": "quantity filled so far",
+    "avg_fill_price": "average fill price, NULL before any fill",
+    "latency_s": "seconds the exchange took to answer",
+    "retries": "submission retries",
+    "reduce_only": "the order (or the bot, in risk snapshots) may only reduce exposure",
+    "realized_pnl": "realized profit and loss",
+    "unrealized_pnl": "unrealized profit and loss at the marks",
+    "liquidity": "maker, taker or unknown",
+    "operation": "exchange API call: submit, cancel, preview, ...",
+    "outcome": "success or failure",
+    "guard": "name of the risk guard",
+    "category": "guard category: limit, generic, action, computation, data, telemetry",
+    "action": "tripped, cleared or warn",
+    "value": "the guarded value when it acted",
+    "limit": "the guard's limit",
+    "recoverable": "whether the bot recovers by itself",
+    "daily_loss": "loss so far today (positive number)",
+    "daily_loss_limit": "the daily loss the bot may not exceed",
+    "drawdown_pct": "drawdown from peak equity, percent",
+    "exposure_usd": "gross exposure in USD",
+    "circuit_breaker": "closed, half_open or open",
+    "equity": "account equity",
+    "cash": "cash balance",
+    "funding_pnl": "funding payments received (negative: paid)",
+    "positions": "open positions: LIST of STRUCT(symbol, qty, side long|short, entry_price, "
+                 "mark_price, notional, unrealized_pnl)",
+    "exchange_ts": "the exchange's timestamp of the price, if known",
+    "state": "connected, disconnected or reconnecting",
+    "reconnect_count": "reconnects since the bot started",
+    "gap_count": "sequence gaps seen in the market-data feed",
+    "interval": "candle interval checked, e.g. 1m",
+    "score": "data-quality score, 0 (bad) to 1 (good)",
+    "issues": "problems found: LIST of STRUCT(issue_type, severity low|medium|high|critical, "
+              "count)",
+    "component": "part of the bot that raised it",
+    "error_type": "exception class or error code",
+    "message": "error message (up to 8192 characters)",
+    "uptime_s": "seconds since the bot process started",
+    "version": "bot version",
+    "profile": "bot profile (prod, paper, ...)",
+    "duration_s": "seconds the trading-loop pass took",
+    "ok": "false when the pass raised",
+    "orders_submitted": "orders submitted during the pass",
+    "symbols": "number of symbols the pass handled",
+}
+
+# Where one name means something else in one kind.
+KIND_COLUMN_DOCS: dict[tuple[str, str], str] = {
+    ("account", "realized_pnl"): "realized profit and loss so far",
+    ("risk", "reduce_only"): "the bot is in reduce-only mode",
+}
+
+_EXTRA = """\
+## quarantine
+
+Messages the store could not accept, kept with their exact bytes. They are acked, so
+they are not redelivered; fix the sender, then inspect or replay them from here.
+
+| column | type | meaning |
+| --- | --- | --- |
+| stream_seq | UBIGINT | sequence in the events stream; primary key |
+| subject | VARCHAR | subject it arrived on |
+| received_at | DOUBLE | when JetStream stored it (s since the epoch) |
+| quarantined_at | DOUBLE | when the store quarantined it |
+| reason | VARCHAR | malformed, invalid, too_large, unsupported_version, unstamped, bot_mismatch, kind_mismatch, bad_subject, or write_failed (a valid event the store failed to write `max_deliveries` times) |
+| field | VARCHAR | JSON path of the offending field, when one is to blame |
+| error | VARCHAR | the full error message |
+| num_delivered | INTEGER | deliveries before it was quarantined |
+| raw | BLOB | the message payload as received |
+
+## alerts
+
+Alert state changes from `<ROOT>_ALERTS`. The table exists so that queries and reports
+can rely on it; nothing writes to it until the alerts service is built.
+
+| column | type | meaning |
+| --- | --- | --- |
+| id | VARCHAR | state-change id; primary key |
+| bot | VARCHAR | bot the alert is about |
+| rule | VARCHAR | rule name |
+| state | VARCHAR | pending, firing or resolved |
+| severity | VARCHAR | info, warning or critical |
+| ts | DOUBLE | when the state changed (s since the epoch) |
+| labels | JSON | alert labels |
+| annotations | JSON | summary, description, runbook |
+| received_at | DOUBLE | when JetStream stored it |
+| stream_seq | UBIGINT | sequence in the alerts stream |
+
+## Views
+
+| view | what |
+| --- | --- |
+| events | kind, id, bot, run, seq, ts, received_at, stream_seq of every stored event (a UNION ALL of the kind tables) |
+| seq_gaps | per (bot, run): first_missing, last_missing, missing, for every hole in `seq`. Events lost after a run's last stored event cannot be seen; an event still in flight shows as a gap until it lands |
+| runs | per (bot, run): events, first_seq, last_seq, missing (= last_seq - events), first_ts, last_ts |
+"""
+
+
+def tables_markdown() -> str:
+    out = ["# Store tables", "",
+           "Generated by `tradewire.consumers.store._docs` (a test keeps it current). One "
+           "table per event kind; every row also carries the envelope and where it sat in "
+           "the stream. Times are DOUBLE seconds since the epoch: use `to_timestamp(ts)` "
+           "for a TIMESTAMP.", ""]
+    for kind, table in TABLES.items():
+        out += [f"## {table.name}", "", f"Events of kind `{kind}` "
+                f"(`{KINDS[kind].__name__}`).", "", "| column | type | meaning |",
+                "| --- | --- | --- |"]
+        for col in table.columns:
+            doc = KIND_COLUMN_DOCS.get((kind, col.name)) or COLUMN_DOCS[col.name]
+            key = " (primary key)" if col.name == "id" else ""
+            out.append(f"| {col.name} | {col.sql} | {doc}{key} |")
+        out.append("")
+    return "\n".join(out) + "\n" + _EXTRA
