@@ -17,6 +17,6 @@ def test_every_column_has_a_meaning() -> None:
 
 def test_committed_page_is_current() -> None:
     assert PAGE.read_text() == tables_markdown(), (
-        "docs drifted: uv run python -c \"from tradewire.consumers.store._docs import "
+        'docs drifted: uv run python -c "from tradewire.consumers.store._docs import '
         "tables_markdown; open('docs/store-tables.md','w').write(tables_markdown())\""
     )

@@ -152,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--db", help="DuckDB file (default tradewire.duckdb)")
     s.add_argument("--http-host", help="health endpoint address (default 127.0.0.1)")
     s.add_argument("--http-port", type=int, help="health endpoint port (default 8201, 0 = any)")
-    s.add_argument("--max-batch", type=int, help="events per transaction (default 5000)")
+    s.add_argument("--max-batch", type=int, help="events per transaction (default 20000)")
     s.add_argument(
         "--max-wait-s", type=_positive_float, help="longest a partial batch waits (default 0.5)"
     )
