@@ -34,7 +34,7 @@ from tradewire.consumers.runtime import Delivery
 from tradewire.consumers.simulate import BotModel
 from tradewire.consumers.store import StoreConfig, StoreService, StoreWriter
 from tradewire.publisher import ensure_events_stream
-from tradewire.schemas import Subjects, decode, encode, kind_of
+from tradewire.schemas import Envelope, EventError, Subjects, decode, encode, kind_of
 
 SUBJECTS = Subjects()
 
@@ -97,7 +97,8 @@ async def baseline(url: str, db: Path, n: int) -> float:
             msgs = await sub.fetch(1000, timeout=2)
         except nats.errors.TimeoutError:
             continue
-        good, bad = [], []
+        good: list[tuple[Envelope, Delivery]] = []
+        bad: list[tuple[Delivery, EventError | str]] = []
         for m in msgs:
             md = m.metadata
             d = Delivery(
