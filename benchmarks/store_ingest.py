@@ -147,7 +147,7 @@ async def run(events: int, prefill_rows: int) -> None:
     with EmbeddedNats() as server, tempfile.TemporaryDirectory() as tmp:
         print(f"filling the stream with {events:,} events ...", file=sys.stderr)
         await fill_stream(server.url, events)
-        rates = {}
+        rates: dict[str, float] = {}
         variants: list[tuple[str, Callable[[str, Path, int], Awaitable[float]]]] = [
             ("baseline: stock fetch(1000) + Arrow insert", baseline),
             ("tradewire store (max_batch 5000)", store),
