@@ -16,8 +16,9 @@ from tradewire.schemas import KINDS, Subjects, json_schema_text
 from ._nats import configured_url, nats_url
 from .demo import run_demo
 from .embedded import NatsServerNotFound
+from .report import build_report, render_html, render_json, render_text
 from .simulate import FaultRates, SimulationConfig, print_progress, run_simulation
-from .sql_client import format_result, query
+from .sql_client import format_result, open_runner, query
 from .store import ConfigError, QueryError, StoreService, load_store_config
 from .tail import tail
 
@@ -32,6 +33,10 @@ _EPILOG_SCHEMA = """example:
   tradewire schema export -o tradewire-events.schema.json"""
 _EPILOG_DEMO = """example:
   tradewire demo --bots 5 --duration 20"""
+_EPILOG_REPORT = """example:
+  tradewire report daily --db fleet.duckdb                       # today (UTC), last 24 h
+  tradewire report daily --date 2026-11-20 --bot bot-1 --format html --output-dir reports
+writes daily_report_<date>.{txt,json,html} (as --format picks) and prints the text"""
 _EPILOG_SERVE = """example:
   tradewire serve store --nats-url nats://127.0.0.1:4222 --db /var/lib/tradewire/fleet.duckdb
   tradewire serve store --config /etc/tradewire/store.toml   # [store] table, same names
@@ -157,6 +162,38 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-wait-s", type=_positive_float, help="longest a partial batch waits (default 0.5)"
     )
 
+    p = _command(sub, "report", "reports from the store", _EPILOG_REPORT)
+    report_sub = p.add_subparsers(dest="report", required=True)
+    r = report_sub.add_parser(
+        "daily",
+        help="the fleet's day: PnL, risk, health, pipeline",
+        epilog=_EPILOG_REPORT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    r.add_argument("--date", help="YYYY-MM-DD, UTC (default today)")
+    r.add_argument(
+        "--lookback-hours",
+        type=_positive_float,
+        default=24.0,
+        help="window length ending at the end of --date or now (default 24)",
+    )
+    r.add_argument("--bot", help="only this bot (default: the fleet, a section per bot)")
+    r.add_argument(
+        "--format",
+        choices=["text", "json", "html", "all"],
+        default="all",
+        help="files to write (default all)",
+    )
+    r.add_argument(
+        "--output-dir",
+        type=Path,
+        default=Path("reports"),
+        help="where to write (default ./reports)",
+    )
+    r.add_argument("--db", type=Path, default=Path("tradewire.duckdb"))
+    r.add_argument("--nats-url", help="reach the running store (default $TRADEWIRE_NATS_URL)")
+    r.add_argument("--root", default="tradewire")
+
     p = _command(sub, "sql", "read-only SQL against the store", _EPILOG_SQL)
     p.add_argument("query", help="one SELECT or EXPLAIN statement")
     p.add_argument(
@@ -203,6 +240,24 @@ async def _simulate(args: argparse.Namespace, subjects: Subjects) -> int:
     return 0 if result.acked == result.emitted else 1
 
 
+async def _report(args: argparse.Namespace, subjects: Subjects) -> int:
+    async with open_runner(args.db, configured_url(args.nats_url), subjects) as run:
+        report = await build_report(
+            run, date=args.date, lookback_hours=args.lookback_hours, bot=args.bot
+        )
+    renderers = {"txt": render_text, "json": render_json, "html": render_html}
+    wanted = {"text": ["txt"], "json": ["json"], "html": ["html"], "all": list(renderers)}
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    saved = []
+    for ext in wanted[args.format]:
+        path = args.output_dir / f"daily_report_{report.date}.{ext}"
+        path.write_text(renderers[ext](report))
+        saved.append(str(path))
+    sys.stdout.write(render_json(report) if args.format == "json" else render_text(report))
+    print("saved: " + ", ".join(saved), file=sys.stderr)
+    return 0
+
+
 def _serve(args: argparse.Namespace) -> int:
     flags = {
         k: getattr(args, k)
@@ -247,6 +302,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "serve":
             return _serve(args)
+        if args.command == "report":
+            return asyncio.run(_report(args, subjects))
         if args.command == "sql":
             result, _ = asyncio.run(
                 query(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import csv
 import io
 import json
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +18,9 @@ import nats
 from tradewire.schemas import Subjects
 
 from .store import QueryError, QueryResult, SqlRequest, run_query
+from .store._sql import MAX_LIMIT
 
-__all__ = ["format_result", "query"]
+__all__ = ["format_result", "open_runner", "query"]
 
 
 def _local(db: Path, sql: str, limit: int, timeout_s: float) -> QueryResult | None:
@@ -80,6 +84,48 @@ async def query(
         raise QueryError(f"{db} does not exist and no --nats-url was given")
     assert url is not None
     return await _remote(url, subjects, sql, limit, timeout_s), "store"
+
+
+@contextlib.asynccontextmanager
+async def open_runner(
+    db: Path, url: str | None, subjects: Subjects, timeout_s: float = 60.0
+) -> AsyncIterator[Callable[[str], Awaitable[list[list[Any]]]]]:
+    """A function running many read-only queries: on the file, or through the store."""
+    con = None
+    if db.exists():
+        try:
+            con = duckdb.connect(str(db), read_only=True, config={"enable_external_access": False})
+        except (duckdb.IOException, duckdb.ConnectionException) as exc:
+            if "lock" not in str(exc).lower() and "same database file" not in str(exc):
+                raise QueryError(f"cannot open {db}: {exc}") from None
+            if not url:
+                raise QueryError(
+                    f"{db} is held by a running store: pass --nats-url (or "
+                    "set TRADEWIRE_NATS_URL) to go through the store"
+                ) from None
+    elif not url:
+        raise QueryError(f"{db} does not exist and no --nats-url was given")
+
+    async def local(sql: str) -> list[list[Any]]:
+        assert con is not None
+        result = await asyncio.to_thread(run_query, con, sql, limit=MAX_LIMIT, timeout_s=timeout_s)
+        return _complete(result)
+
+    async def remote(sql: str) -> list[list[Any]]:
+        assert url is not None
+        return _complete(await _remote(url, subjects, sql, MAX_LIMIT, timeout_s))
+
+    try:
+        yield local if con is not None else remote
+    finally:
+        if con is not None:
+            con.close()
+
+
+def _complete(result: QueryResult) -> list[list[Any]]:
+    if result.truncated:
+        raise QueryError("a report query hit the row limit; narrow the window or the bot")
+    return result.rows
 
 
 def _cell(value: Any) -> str:

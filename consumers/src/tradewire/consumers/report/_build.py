@@ -1,0 +1,259 @@
+"""Compute the daily report with a handful of grouped SQL queries over the store.
+
+Every query groups by ``GROUPING SETS ((bot), ())``: one row per bot and one
+(bot NULL) for the whole fleet, so the fleet figures are computed by DuckDB
+over all events, not summed from rounded per-bot values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ._model import (
+    BotReport,
+    DailyReport,
+    Latency,
+    SymbolRow,
+)
+
+__all__ = ["Runner", "build_report", "window"]
+
+Runner = Callable[[str], Awaitable[list[list[Any]]]]
+FLEET = "__fleet__"
+LIVENESS_MAX_AGE_S = 300.0
+STALE_MARK_S = 30.0
+UNFILLED_AFTER_S = 300.0
+_BOT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def window(date: str | None, lookback_hours: float, now: float) -> tuple[str, float, float]:
+    """(date, start, end): the window ends at the end of ``date`` (UTC) or now, if sooner."""
+    day = dt.date.fromisoformat(date) if date else dt.datetime.fromtimestamp(now, dt.UTC).date()
+    end_of_day = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC).timestamp()
+    end = min(end_of_day, now)
+    return day.isoformat(), end - lookback_hours * 3600.0, end
+
+
+def _f(x: Any) -> float:
+    return float(x) if x is not None else 0.0
+
+
+async def build_report(
+    run: Runner,
+    *,
+    date: str | None = None,
+    lookback_hours: float = 24.0,
+    bot: str | None = None,
+    now: float | None = None,
+) -> DailyReport:
+    if bot is not None and not _BOT.match(bot):
+        raise ValueError(f"invalid bot id {bot!r}")
+    if not 0 < lookback_hours <= 24 * 31:
+        raise ValueError("lookback hours must be > 0 and at most 744")
+    now = time.time() if now is None else now
+    day, start, end = window(date, lookback_hours, now)
+    # Only numbers and a validated bot id are put into SQL text.
+    w = f"ts >= {start!r} AND ts < {end!r}" + (f" AND bot = '{bot}'" if bot else "")
+    gs = "GROUP BY GROUPING SETS ((bot), ())"
+    reports: dict[str, BotReport] = {}
+
+    def rep(b: Any) -> BotReport:
+        key = FLEET if b is None else str(b)
+        if key not in reports:
+            reports[key] = BotReport(bot="fleet" if b is None else str(b))
+        return reports[key]
+
+    for (b,) in await run(f"SELECT DISTINCT bot FROM events WHERE {w} ORDER BY bot"):
+        rep(b)
+    rep(None)
+
+    # Account and PnL from account snapshots.
+    for b, eq, eq0, unreal, fund, fund0 in await run(
+        f"SELECT bot, sum(eq), sum(eq0), sum(unreal), sum(fund), sum(fund0) FROM ("
+        f" SELECT bot, arg_max(equity, ts) eq, arg_min(equity, ts) eq0,"
+        f" arg_max(unrealized_pnl, ts) unreal, arg_max(funding_pnl, ts) fund,"
+        f" arg_min(funding_pnl, ts) fund0 FROM account_snapshots WHERE {w} GROUP BY bot"
+        f") {gs}"
+    ):
+        r = rep(b)
+        r.account.equity, r.account.equity_start = eq, eq0
+        if eq is not None and eq0 is not None:
+            r.account.equity_change = eq - eq0
+            r.account.equity_change_pct = (eq - eq0) / eq0 * 100 if eq0 else None
+        r.pnl.unrealized, r.pnl.funding = _f(unreal), _f(fund) - _f(fund0)
+
+    # Fills: realized PnL, fees, trade statistics.
+    for row in await run(
+        f"SELECT bot, sum(realized_pnl), sum(fee), count(*),"
+        f" count(*) FILTER (realized_pnl <> 0), count(*) FILTER (realized_pnl > 0),"
+        f" count(*) FILTER (realized_pnl < 0), sum(realized_pnl) FILTER (realized_pnl > 0),"
+        f" sum(realized_pnl) FILTER (realized_pnl < 0), max(realized_pnl) FILTER"
+        f" (realized_pnl > 0), min(realized_pnl) FILTER (realized_pnl < 0),"
+        f" avg(realized_pnl) FILTER (realized_pnl <> 0),"
+        f" stddev_pop(realized_pnl) FILTER (realized_pnl <> 0)"
+        f" FROM fills WHERE {w} {gs}"
+    ):
+        b, realized, fees, n, closing, wins, losses, won, lost, best, worst, mean, std = row
+        r = rep(b)
+        r.pnl.realized, r.pnl.fees = _f(realized), _f(fees)
+        t = r.trades
+        t.fills, t.closing, t.winning, t.losing = n, closing, wins, losses
+        t.avg_win = won / wins if wins else None
+        t.avg_loss = lost / losses if losses else None
+        t.largest_win, t.largest_loss = best, worst
+        p = r.performance
+        p.win_rate = wins / closing if closing else None
+        p.profit_factor = _f(won) / -lost if losses and lost else None
+        p.sharpe_ratio = mean / std if closing >= 2 and std else None
+    for r in reports.values():
+        r.pnl.total = r.pnl.realized - r.pnl.fees + r.pnl.funding + r.pnl.unrealized
+
+    # Max drawdown on each bot's equity; the fleet row shows the worst bot.
+    for b, dd, dd_pct in await run(
+        f"SELECT bot, max(peak - equity), max((peak - equity) / peak * 100) FROM ("
+        f" SELECT bot, equity, max(equity) OVER (PARTITION BY bot ORDER BY ts"
+        f" ROWS UNBOUNDED PRECEDING) peak FROM account_snapshots WHERE {w}) GROUP BY bot"
+    ):
+        perf = rep(b).performance
+        perf.max_drawdown, perf.max_drawdown_pct = _f(dd), _f(dd_pct)
+        worst = rep(None).performance
+        worst.max_drawdown = max(worst.max_drawdown, perf.max_drawdown)
+        worst.max_drawdown_pct = max(worst.max_drawdown_pct, perf.max_drawdown_pct)
+
+    # Equity curve: at most ~300 points per bot (last equity per time bucket).
+    bucket = max((end - start) / 300, 1.0)
+    for b, t_, eq in await run(
+        f"SELECT bot, floor(ts / {bucket!r}) * {bucket!r} AS t, arg_max(equity, ts)"
+        f" FROM account_snapshots WHERE {w} GROUP BY bot, t ORDER BY bot, t"
+    ):
+        rep(b).equity_curve.append((float(t_), float(eq)))
+
+    # Top symbols by realized PnL.
+    for b, sym, realized, n, wins, closing, notional in await run(
+        f"SELECT bot, symbol, sum(realized_pnl), count(*), count(*) FILTER (realized_pnl > 0),"
+        f" count(*) FILTER (realized_pnl <> 0), sum(qty * price) FROM fills WHERE {w}"
+        f" GROUP BY GROUPING SETS ((bot, symbol), (symbol)) ORDER BY 3 DESC"
+    ):
+        r = rep(b)
+        if len(r.symbols) < 10:
+            r.symbols.append(
+                SymbolRow(sym, _f(realized), n, wins / closing if closing else None, _f(notional))
+            )
+
+    # Risk: guard trips, circuit-breaker changes.
+    for b, guard, n in await run(
+        f"SELECT bot, guard, count(*) FROM guards WHERE {w} AND action = 'tripped'"
+        f" GROUP BY GROUPING SETS ((bot, guard), (guard)) ORDER BY 3 DESC"
+    ):
+        rep(b).risk.guard_triggers[guard] = n
+    for b, t_, state, prev in await run(
+        f"SELECT bot, ts, circuit_breaker, prev FROM (SELECT bot, ts, circuit_breaker,"
+        f" lag(circuit_breaker) OVER (PARTITION BY bot ORDER BY ts) prev FROM risk_snapshots"
+        f" WHERE {w}) WHERE prev IS NULL OR prev <> circuit_breaker ORDER BY ts"
+    ):
+        rep(b).risk.circuit_breaker_timeline.append((float(t_), state))
+        if prev is not None or state != "closed":  # the fleet lists changes, not starts
+            rep(None).risk.circuit_breaker_timeline.append((float(t_), f"{b}: {state}"))
+
+    # Health.
+    for b, n in await run(
+        f"SELECT bot, count(*) FILTER (ts - prev > {STALE_MARK_S}) FROM (SELECT bot, ts,"
+        f" lag(ts) OVER (PARTITION BY bot, symbol ORDER BY ts) prev FROM marks WHERE {w}) {gs}"
+    ):
+        rep(b).health.stale_marks = n
+    for b, n in await run(
+        f"SELECT bot, count(*) FROM ws_events WHERE {w} AND state = 'reconnecting' {gs}"
+    ):
+        rep(b).health.ws_reconnects = n
+    for b, n in await run(
+        f"SELECT bot, count(*) FROM (SELECT bot, order_id, arg_max(status, ts) last,"
+        f" min(ts) first FROM orders WHERE {w} AND order_id <> '' GROUP BY bot, order_id)"
+        f" WHERE last IN ('submitted', 'accepted', 'partially_filled')"
+        f" AND first < {end - UNFILLED_AFTER_S!r} {gs}"
+    ):
+        rep(b).health.unfilled_orders = n
+    for b, n in await run(
+        f"SELECT bot, count(*) FROM broker_calls WHERE {w} AND outcome = 'failure' {gs}"
+    ):
+        rep(b).health.api_errors = n
+    hb_filter = f"ts < {end!r}" + (f" AND bot = '{bot}'" if bot else "")
+    for b, last in await run(f"SELECT bot, max(ts) FROM heartbeats WHERE {hb_filter} {gs}"):
+        h = rep(b).health
+        if last is not None:
+            h.last_heartbeat_age_s = end - float(last)
+            h.liveness = "GREEN" if h.last_heartbeat_age_s <= LIVENESS_MAX_AGE_S else "RED"
+
+    # Orders and broker latency.
+    for b, status, n in await run(
+        f"SELECT bot, status, count(*) FROM orders WHERE {w}"
+        f" GROUP BY GROUPING SETS ((bot, status), (status)) ORDER BY 3 DESC"
+    ):
+        rep(b).orders.by_status[status] = n
+    for b, reason, n in await run(
+        f"SELECT bot, reason, count(*) FROM orders WHERE {w} AND status = 'rejected'"
+        f" GROUP BY GROUPING SETS ((bot, reason), (reason)) ORDER BY 3 DESC"
+    ):
+        rep(b).orders.rejections[reason] = n
+    for b, op, n, q in await run(
+        f"SELECT bot, operation, count(*), quantile_cont(latency_s, [0.5, 0.95, 0.99])"
+        f" FROM broker_calls WHERE {w}"
+        f" GROUP BY GROUPING SETS ((bot, operation), (operation)) ORDER BY 2"
+    ):
+        rep(b).orders.broker_latency_s.append(Latency(op, n, q[0], q[1], q[2]))
+
+    # Cycles.
+    for b, n, errors, q, mx in await run(
+        f"SELECT bot, count(*), count(*) FILTER (NOT ok), quantile_cont(duration_s, [0.5, 0.95]),"
+        f" max(duration_s) FROM cycles WHERE {w} {gs}"
+    ):
+        c = rep(b).cycles
+        c.count, c.errors, c.max_s = n, errors, mx
+        if q is not None:
+            c.p50_s, c.p95_s = q[0], q[1]
+
+    # Data quality.
+    for b, n, avg, mn in await run(
+        f"SELECT bot, count(*), avg(score), min(score) FROM data_quality WHERE {w} {gs}"
+    ):
+        d = rep(b).data_quality
+        d.checks, d.avg_score, d.min_score = n, avg, mn
+    for b, issue, n in await run(
+        f"SELECT bot, i.issue_type, sum(i.count) FROM (SELECT bot, unnest(issues) i"
+        f" FROM data_quality WHERE {w}) GROUP BY GROUPING SETS ((bot, i.issue_type),"
+        f" (i.issue_type))"
+    ):
+        rep(b).data_quality.issues[issue] = int(n)
+
+    # Alerts fired (the alerts table fills once the alerts service runs).
+    for b, rule, n in await run(
+        f"SELECT bot, rule, count(*) FROM alerts WHERE {w} AND state = 'firing'"
+        f" GROUP BY GROUPING SETS ((bot, rule), (rule))"
+    ):
+        rep(b).alerts_fired[rule] = n
+
+    # Pipeline: events stored, quarantined, lost (seq holes in the runs seen).
+    for b, n in await run(f"SELECT bot, count(*) FROM events WHERE {w} {gs}"):
+        rep(b).pipeline.events = n
+    for b, n in await run(
+        f"SELECT g.bot, sum(g.missing) FROM seq_gaps g JOIN (SELECT DISTINCT bot, run FROM events"
+        f" WHERE {w}) r USING (bot, run) GROUP BY GROUPING SETS ((g.bot), ())"
+    ):
+        rep(b).pipeline.lost = int(n or 0)
+    rows = await run(
+        f"SELECT count(*) FROM quarantine WHERE received_at >= {start!r} AND received_at < {end!r}"
+    )
+    rep(None).pipeline.quarantined = rows[0][0] if rows else 0
+
+    fleet = reports.pop(FLEET)
+    return DailyReport(
+        date=day,
+        window_start=start,
+        window_end=end,
+        generated_at=now,
+        fleet=fleet,
+        bots=sorted(reports.values(), key=lambda r: r.bot),
+    )
