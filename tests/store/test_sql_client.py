@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.store.conftest import RunningStore
+from tests.conftest import RunningStore
 from tradewire.consumers.cli import main
 from tradewire.consumers.sql_client import format_result, query
 from tradewire.consumers.store import QueryError, QueryResult, StoreWriter

@@ -11,8 +11,8 @@ import msgspec
 import pytest
 from nats.aio.client import Client
 
+from tests.conftest import RunningStore, read_only
 from tests.helpers import stream_ids
-from tests.store.conftest import RunningStore, read_only
 from tradewire.consumers.simulate import SimulationConfig, run_simulation
 from tradewire.consumers.store import TABLES
 from tradewire.schemas import Mark, Subjects, encode

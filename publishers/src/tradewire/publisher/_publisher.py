@@ -97,6 +97,25 @@ class Publisher(Emitter):
             self._wake()
         return event
 
+    def forward(self, event: E) -> E:
+        """Enqueue an event whose envelope is already set, e.g. by an importer.
+
+        Same delivery guarantees as :meth:`emit`; the event keeps its id, run, seq and
+        ts, so re-sending it later is deduplicated downstream. Its ``bot`` must be this
+        publisher's (the subject is built from it).
+        """
+        if self._closing:
+            raise PublisherClosedError(f"publisher for {self.bot} is closed")
+        if event.bot != self.bot:
+            raise ValueError(f"event bot {event.bot!r} is not this publisher's {self.bot!r}")
+        with self._stamper.lock:
+            self._queue.append(event)
+            self._emitted += 1
+        if self._idle:
+            self._idle = False
+            self._wake()
+        return event
+
     def stats(self) -> PublisherStats:
         outbox = self._outbox
         return PublisherStats(
