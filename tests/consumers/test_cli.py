@@ -158,3 +158,4 @@ def test_demo_runs_end_to_end_on_an_embedded_server(tmp_path: Path) -> None:
     assert "embedded nats-server" in proc.stdout
     assert "OK: every emitted event is in the stream and in DuckDB exactly once" in proc.stdout
     assert (tmp_path / "fleet.duckdb").exists()
+    assert len(list((tmp_path / "reports").glob("daily_report_*.html"))) == 1

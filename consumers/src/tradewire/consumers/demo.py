@@ -17,7 +17,9 @@ import nats
 from tradewire.publisher import ensure_events_stream
 from tradewire.schemas import Envelope, Subjects, kind_of
 
+from .report import build_report, render_html, render_json, render_text
 from .simulate import Progress, SimulationConfig, print_progress, run_simulation
+from .sql_client import open_runner
 from .store import StoreConfig, StoreService
 from .tail import describe, tail
 
@@ -73,6 +75,19 @@ async def _wait_stored(
         if got[0] >= expected or time.monotonic() > deadline:
             return got
         await asyncio.sleep(0.2)
+
+
+async def _write_report(db: Path, out: Path) -> list[Path]:
+    """Today's report of the demo's store, in the three formats."""
+    async with open_runner(db, None, Subjects()) as run:
+        report = await build_report(run)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for ext, render in (("txt", render_text), ("json", render_json), ("html", render_html)):
+        path = out / f"daily_report_{report.date}.{ext}"
+        path.write_text(render(report))
+        paths.append(path)
+    return paths
 
 
 async def run_demo(url: str, config: SimulationConfig, subjects: Subjects, out_dir: Path) -> int:
@@ -141,6 +156,8 @@ async def run_demo(url: str, config: SimulationConfig, subjects: Subjects, out_d
         if ok
         else "MISMATCH: see the counts above"
     )
+    reports = await _write_report(db, out_dir / "reports")
+    print(f"daily report: {', '.join(str(p) for p in reports)}")
     print(
         f'explore it:  uv run tradewire sql "SELECT bot, count(*) FROM orders GROUP BY bot" '
         f"--db {db}"
