@@ -108,6 +108,7 @@ class Publisher(Emitter):
             raise PublisherClosedError(f"publisher for {self.bot} is closed")
         if event.bot != self.bot:
             raise ValueError(f"event bot {event.bot!r} is not this publisher's {self.bot!r}")
+        # emit() minus the stamp, kept inline: emit is the bot's hot path.
         with self._stamper.lock:
             self._queue.append(event)
             self._emitted += 1
