@@ -17,6 +17,7 @@ from ._nats import configured_url, nats_url
 from .demo import run_demo
 from .embedded import NatsServerNotFound
 from .importers import ImportResult, gpt_trader_events, read_events_db, read_events_jsonl
+from .metrics import MetricsService, load_metrics_config
 from .report import build_report, render_html, render_json, render_text
 from .simulate import FaultRates, SimulationConfig, print_progress, run_simulation
 from .sql_client import format_result, open_runner, query
@@ -166,6 +167,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-batch", type=int, help="events per transaction (default 20000)")
     s.add_argument(
         "--max-wait-s", type=_positive_float, help="longest a partial batch waits (default 0.5)"
+    )
+
+    m = serve_sub.add_parser(
+        "metrics",
+        help="fleet events as Prometheus metrics",
+        epilog=_EPILOG_SERVE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    m.add_argument("--config", type=Path, help="TOML file with a [metrics] table")
+    m.add_argument("--nats-url", help="NATS server URL (default $TRADEWIRE_NATS_URL)")
+    m.add_argument("--root", help="subject root (default tradewire)")
+    m.add_argument("--http-host", help="listen address (default 127.0.0.1)")
+    m.add_argument("--http-port", type=int, help="port for /metrics and health (default 8202)")
+    m.add_argument(
+        "--metric-prefix",
+        help="metric name prefix (default tradewire; "
+        "gpt_trader makes the GPT-Trader playbook's PromQL work)",
     )
 
     p = _command(sub, "report", "reports from the store", _EPILOG_REPORT)
@@ -328,16 +346,35 @@ async def _report(args: argparse.Namespace, subjects: Subjects) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    flags = {
-        k: getattr(args, k)
-        for k in ("nats_url", "root", "db", "http_host", "http_port", "max_batch", "max_wait_s")
-    }
-    config = load_store_config(args.config, flags)
-    if not config.nats_url:
+    names = [
+        a
+        for a in (
+            "nats_url",
+            "root",
+            "db",
+            "http_host",
+            "http_port",
+            "max_batch",
+            "max_wait_s",
+            "metric_prefix",
+        )
+        if hasattr(args, a)
+    ]
+    flags = {k: getattr(args, k) for k in names}
+    if args.service == "metrics":
+        metrics = load_metrics_config(args.config, flags)
+        _need_url(metrics.nats_url)
+        return asyncio.run(MetricsService(metrics).run())
+    store = load_store_config(args.config, flags)
+    _need_url(store.nats_url)
+    return asyncio.run(StoreService(store).run())
+
+
+def _need_url(url: str) -> None:
+    if not url:
         raise ConfigError(
             "no NATS URL: pass --nats-url, set TRADEWIRE_NATS_URL, or nats_url in the config file"
         )
-    return asyncio.run(StoreService(config).run())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -17,6 +17,7 @@ import nats
 from tradewire.publisher import ensure_events_stream
 from tradewire.schemas import Envelope, Subjects, kind_of
 
+from .metrics import MetricsConfig, MetricsService
 from .report import build_report, render_html, render_json, render_text
 from .simulate import Progress, SimulationConfig, print_progress, run_simulation
 from .sql_client import open_runner
@@ -116,6 +117,12 @@ async def run_demo(url: str, config: SimulationConfig, subjects: Subjects, out_d
     await store_ready.wait()
     assert store.http is not None
     print(f"store: {db}  (health: http://127.0.0.1:{store.http.port}/health)")
+    metrics = MetricsService(MetricsConfig(nats_url=url, root=subjects.root, http_port=0))
+    metrics_ready = asyncio.Event()
+    metrics_task = asyncio.create_task(metrics.run(install_signals=False, ready=metrics_ready))
+    await metrics_ready.wait()
+    assert metrics.http is not None
+    print(f"metrics: http://127.0.0.1:{metrics.http.port}/metrics  (/metrics.json, /health)")
     sampler = _Sampler()
     tail_stop = asyncio.Event()
     watcher = asyncio.create_task(
@@ -139,6 +146,14 @@ async def run_demo(url: str, config: SimulationConfig, subjects: Subjects, out_d
     tail_stop.set()
     await watcher
     after = (await js.stream_info(subjects.events_stream)).state.messages
+    await asyncio.sleep(0.2)  # the metrics consumer batches for up to 50 ms
+    equity = {k[0]: v for k, v in metrics.agg.equity.values.items()}
+    print(
+        "equity by bot (from the metrics service): "
+        + ", ".join(f"{b} {v:,.2f}" for b, v in sorted(equity.items()))
+    )
+    metrics.stop()
+    await metrics_task
     store.stop()
     await store_task
     await nc.close()

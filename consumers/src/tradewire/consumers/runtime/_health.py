@@ -25,7 +25,8 @@ __all__ = ["Check", "Health", "HealthServer", "Route"]
 
 log = logging.getLogger("tradewire.consumers.http")
 
-Route = Callable[[], Awaitable[tuple[int, str, bytes]]]
+# A route gets the request headers (lower-cased names) and answers (code, type, body).
+Route = Callable[[dict[str, str]], Awaitable[tuple[int, str, bytes]]]
 
 
 @dataclass
@@ -45,6 +46,8 @@ class Health:
     checks: dict[str, Check] = field(default_factory=dict)
     # Refreshes checks just before /health answers (e.g. consumer lag).
     refresh: Callable[[], Awaitable[None]] | None = None
+    # More top-level keys for /health (the metrics service adds "signals").
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def status(self) -> str:
         if not self.live:
@@ -71,6 +74,7 @@ class Health:
                 }
                 for name, c in self.checks.items()
             },
+            **self.extra,
         }
         return (200 if status in ("healthy", "degraded") else 503), body
 
@@ -110,18 +114,18 @@ class HealthServer:
             self._server.close()
             await self._server.wait_closed()
 
-    async def _live(self) -> tuple[int, str, bytes]:
+    async def _live(self, headers: dict[str, str]) -> tuple[int, str, bytes]:
         live = self.health.live
         return _json(200 if live else 503, {"status": "pass" if live else "fail", "live": live})
 
-    async def _ready(self) -> tuple[int, str, bytes]:
+    async def _ready(self, headers: dict[str, str]) -> tuple[int, str, bytes]:
         h = self.health
         return _json(
             200 if h.ready else 503,
             {"status": "pass" if h.ready else "fail", "ready": h.ready, "reason": h.reason},
         )
 
-    async def _health(self) -> tuple[int, str, bytes]:
+    async def _health(self, headers: dict[str, str]) -> tuple[int, str, bytes]:
         if self.health.refresh is not None:
             await self.health.refresh()
         return _json(*self.health.health_body())
@@ -130,8 +134,10 @@ class HealthServer:
         try:
             async with asyncio.timeout(10):
                 line = await reader.readline()
-                while (await reader.readline()) not in (b"\r\n", b"\n", b""):
-                    pass  # headers: nothing here needs them
+                headers: dict[str, str] = {}
+                while (h := await reader.readline()) not in (b"\r\n", b"\n", b""):
+                    name, _, value = h.decode("latin-1").partition(":")
+                    headers[name.strip().lower()] = value.strip()
             parts = line.decode("latin-1").split()
             if len(parts) != 3 or not parts[2].startswith("HTTP/"):
                 code, ctype, body = _json(400, {"error": "malformed request line"})
@@ -144,7 +150,7 @@ class HealthServer:
                         404, {"error": "not found", "routes": sorted(self.routes)}
                     )
                 else:
-                    code, ctype, body = await route()
+                    code, ctype, body = await route(headers)
                 if parts[0] == "HEAD":
                     body = b""
             reason = {

@@ -57,6 +57,9 @@ class ConsumerSettings:
     ack_wait_s: float = 30.0
     max_ack_pending: int = 20_000
     heartbeat_s: float = 2.0
+    # A new durable starts at the stream's end instead of its beginning (metrics: no
+    # replay of history); an existing one resumes after its last ack either way.
+    deliver_new: bool = False
 
     def __post_init__(self) -> None:
         if not 1 <= self.request_size <= self.max_batch <= self.max_ack_pending:
@@ -106,7 +109,7 @@ class PullConsumer:
         s = self.settings
         config = ConsumerConfig(
             durable_name=s.durable,
-            deliver_policy=DeliverPolicy.ALL,
+            deliver_policy=DeliverPolicy.NEW if s.deliver_new else DeliverPolicy.ALL,
             ack_policy=AckPolicy.EXPLICIT,
             ack_wait=s.ack_wait_s,
             max_ack_pending=s.max_ack_pending,

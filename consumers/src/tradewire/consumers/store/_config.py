@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
+from tradewire.consumers.runtime import ConfigError, load_config
 from tradewire.schemas import DEFAULT_MAX_SIZE, STORE_CONSUMER
 
 __all__ = ["ConfigError", "StoreConfig", "load_store_config"]
-
-
-class ConfigError(ValueError):
-    """A setting is missing, unknown or out of range; the message names it and its source."""
 
 
 class StoreConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -57,35 +52,8 @@ class StoreConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             raise ValueError(f"out of range: {', '.join(bad)}")
 
 
-FIELDS = set(StoreConfig.__struct_fields__)
-
-
 def load_store_config(
     path: Path | None, flags: Mapping[str, Any], env: Mapping[str, str] | None = None
 ) -> StoreConfig:
-    """Merge the sources; every error names the setting and where it came from."""
-    env = os.environ if env is None else env
-    merged: dict[str, Any] = {}
-    if path is not None:
-        try:
-            data = tomllib.loads(path.read_text())
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"{path}: {exc}") from None
-        section = data.get("store", data)
-        if not isinstance(section, dict):
-            raise ConfigError(f"{path}: [store] must be a table")
-        unknown = set(section) - FIELDS
-        if unknown:
-            raise ConfigError(f"{path}: unknown setting(s) {', '.join(sorted(unknown))}")
-        merged.update(section)
-    for name in FIELDS:
-        value = env.get(f"TRADEWIRE_{name.upper()}")
-        if value is not None:
-            merged[name] = value
-    merged.update({k: v for k, v in flags.items() if v is not None})
-    try:
-        return msgspec.convert(merged, StoreConfig, strict=False)
-    except msgspec.ValidationError as exc:
-        raise ConfigError(f"store config: {exc}") from None
-    except ValueError as exc:
-        raise ConfigError(f"store config: {exc}") from None
+    """Store settings: defaults < ``[store]`` in the TOML file < env < flags."""
+    return load_config(StoreConfig, "store", path, flags, env)

@@ -1,0 +1,80 @@
+"""Metrics service settings (defaults < ``[metrics]`` in TOML < ``TRADEWIRE_*`` env < flags)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from tradewire.consumers.runtime import load_config
+from tradewire.schemas import METRICS_CONSUMER
+
+__all__ = ["MetricsConfig", "load_metrics_config"]
+
+
+class MetricsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    nats_url: str = ""
+    root: str = "tradewire"
+    durable: str = METRICS_CONSUMER
+    http_host: str = "127.0.0.1"
+    http_port: int = 8202
+    metric_prefix: str = "tradewire"
+    max_batch: int = 5000
+    max_wait_s: float = 0.05  # metrics should move within a scrape, not a second
+    ack_wait_s: float = 10.0
+    max_label_values: int = 100
+    max_bots: int = 5000
+    bot_down_after_s: float = 120.0
+    ws_stale_after_s: float = 60.0
+    signal_window_s: float = 300.0
+    order_error_rate_warn: float = 0.05
+    order_error_rate_crit: float = 0.15
+    order_retry_rate_warn: float = 0.10
+    order_retry_rate_crit: float = 0.25
+    broker_latency_p95_ms_warn: float = 1000.0
+    broker_latency_p95_ms_crit: float = 3000.0
+    guard_trip_count_warn: float = 3.0
+    guard_trip_count_crit: float = 10.0
+
+    def __post_init__(self) -> None:
+        import re  # noqa: PLC0415
+
+        checks = {
+            "http_port": 0 <= self.http_port <= 65535,
+            "metric_prefix": re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*|", self.metric_prefix)
+            is not None,
+            "max_batch": 1 <= self.max_batch <= 100_000,
+            "max_wait_s": 0 < self.max_wait_s < self.ack_wait_s,
+            "max_label_values": self.max_label_values >= 1,
+            "max_bots": self.max_bots >= 1,
+            "signal_window_s": self.signal_window_s > 0,
+        }
+        for name in (
+            "order_error_rate",
+            "order_retry_rate",
+            "broker_latency_p95_ms",
+            "guard_trip_count",
+        ):
+            checks[f"{name}_warn/_crit"] = (
+                0 <= getattr(self, f"{name}_warn") <= getattr(self, f"{name}_crit")
+            )
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError(f"out of range: {', '.join(bad)}")
+
+    def thresholds(self) -> dict[str, tuple[float, float]]:
+        names = (
+            "order_error_rate",
+            "order_retry_rate",
+            "broker_latency_p95_ms",
+            "guard_trip_count",
+        )
+        return {n: (getattr(self, f"{n}_warn"), getattr(self, f"{n}_crit")) for n in names}
+
+
+def load_metrics_config(
+    path: Path | None, flags: Mapping[str, Any], env: Mapping[str, str] | None = None
+) -> MetricsConfig:
+    return load_config(MetricsConfig, "metrics", path, flags, env)
