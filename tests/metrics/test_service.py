@@ -1,0 +1,139 @@
+"""The metrics service against a real nats-server: promtool, endpoints, restart semantics."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+import urllib.request
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from nats.aio.client import Client
+
+from tests.conftest import need_external
+from tradewire.consumers.embedded import EmbeddedNats
+from tradewire.consumers.metrics import MetricsConfig, MetricsService
+from tradewire.consumers.simulate import SimulationConfig, run_simulation
+from tradewire.publisher import Publisher
+from tradewire.schemas import Account, Subjects, encode
+
+pytestmark = pytest.mark.nats
+
+
+async def start(url: str, **kw: object) -> tuple[MetricsService, asyncio.Task[int]]:
+    service = MetricsService(MetricsConfig(nats_url=url, http_port=0, **kw))  # type: ignore[arg-type]
+    ready = asyncio.Event()
+    task = asyncio.create_task(service.run(install_signals=False, ready=ready))
+    await asyncio.wait_for(ready.wait(), 20)
+    return service, task
+
+
+@pytest.fixture
+async def metrics(nats_server: EmbeddedNats) -> AsyncIterator[MetricsService]:
+    service, task = await start(nats_server.url)
+    yield service
+    service.stop()
+    await task
+
+
+def get(service: MetricsService, path: str, accept: str = "") -> tuple[int, str, bytes]:
+    assert service.http is not None
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{service.http.port}{path}", headers={"Accept": accept} if accept else {}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.headers["Content-Type"], r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers["Content-Type"], e.read()
+
+
+async def wait_for(pred: object, timeout: float = 20) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not pred():  # type: ignore[operator]
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+async def test_promtool_accepts_a_simulated_runs_output(
+    metrics: MetricsService, nats_server: EmbeddedNats, tmp_path: Path
+) -> None:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        need_external("promtool", "install Debian's prometheus package")
+    assert promtool is not None
+    config = SimulationConfig(bots=3, rate=400, duration=1.5, seed=3)
+    result = await run_simulation(nats_server.url, config, tmp_path)
+    await wait_for(lambda: sum(metrics.agg.events_total.values.values()) >= result.emitted)
+    code, ctype, body = await asyncio.to_thread(get, metrics, "/metrics")
+    assert code == 200 and ctype.startswith("text/plain; version=0.0.4")
+    check = subprocess.run(
+        [promtool, "check", "metrics"], input=body, capture_output=True, check=False
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert sum(metrics.agg.events_total.values.values()) == result.emitted
+    code, ctype, body = await asyncio.to_thread(
+        get, metrics, "/metrics", "application/openmetrics-text; version=1.0.0"
+    )
+    assert ctype.startswith("application/openmetrics-text") and body.endswith(b"# EOF\n")
+
+
+async def test_metrics_json_has_latest_order_and_account(
+    metrics: MetricsService, nats_server: EmbeddedNats, tmp_path: Path
+) -> None:
+    async with Publisher(
+        "j1", url=nats_server.url, outbox_dir=tmp_path, heartbeat_interval_s=0
+    ) as tel:
+        tel.order(symbol="BTC-USD", side="buy", status="filled", qty=1.0, order_id="o9")
+        tel.account(equity=123.0)
+        assert await tel.flush(10)
+    await wait_for(lambda: "j1" in metrics.agg.latest_account)
+    code, _, body = await asyncio.to_thread(get, metrics, "/metrics.json")
+    data = json.loads(body)
+    assert data["bots"]["j1"]["latest_order_preview"]["order_id"] == "o9"
+    assert data["bots"]["j1"]["latest_account_snapshot"]["equity"] == 123.0
+    equity = data["metrics"]["tradewire_equity_dollars"]
+    assert {"labels": {"bot": "j1"}, "value": 123.0} in equity
+    code, _, body = await asyncio.to_thread(get, metrics, "/health")
+    health = json.loads(body)
+    assert code == 200 and health["signals"]["status"] in ("OK", "UNKNOWN", "WARN")
+    assert {s["name"] for s in health["signals"]["signals"]} == {
+        "order_error_rate",
+        "order_retry_rate",
+        "broker_latency_p95",
+        "guard_trip_count",
+    }
+
+
+async def test_restart_neither_replays_nor_double_counts_and_seeds_gauges(
+    nats_server: EmbeddedNats, nc: Client, subjects: Subjects, tmp_path: Path
+) -> None:
+    js = nc.jetstream()
+
+    async def account(i: int, equity: float) -> None:
+        ev = Account(equity=equity, id=f"a-{i}", bot="r1", run="a", seq=i, ts=1.7e9 + i)
+        await js.publish(
+            subjects.event("r1", "account"), encode(ev), headers={"Nats-Msg-Id": ev.id}
+        )
+
+    await account(1, 100.0)  # history before the service ever ran
+    service, task = await start(nats_server.url)
+    assert service.seeded == 1
+    assert service.agg.equity.values == {("r1",): 100.0}  # gauge seeded
+    assert service.agg.events_total.values == {}  # ... but no history counted
+    await account(2, 110.0)
+    await wait_for(lambda: service.agg.events_total.values.get(("r1", "account")) == 1)
+    service.stop()
+    await task
+    await account(3, 120.0)  # while it is down
+    again, task = await start(nats_server.url)
+    await wait_for(lambda: again.agg.events_total.values.get(("r1", "account")) == 1)
+    await asyncio.sleep(0.5)
+    # Only the event it had not seen: 2 was acked before the restart, 1 is history.
+    assert again.agg.events_total.values == {("r1", "account"): 1}
+    assert again.agg.equity.values == {("r1",): 120.0}
+    again.stop()
+    await task
