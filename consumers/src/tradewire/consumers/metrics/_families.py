@@ -78,6 +78,8 @@ class Family:
     hists: dict[Labels, Histogram] = field(default_factory=dict)
     # For values computed when scraped (ages): now -> samples.
     computed: Callable[[float], Iterable[tuple[Labels, float]]] | None = None
+    # Rendered label sets, reused across scrapes (building them is most of a scrape).
+    rendered: dict[Labels, str] = field(default_factory=dict)
 
     def inc(self, labels: Labels, amount: float = 1.0) -> None:
         self.values[labels] = self.values.get(labels, 0.0) + amount
@@ -130,8 +132,12 @@ class Registry:
                     out.append(f"{name}_sum{_labels(label_names, key)} {_num(h.sum)}")
                     out.append(f"{name}_count{_labels(label_names, key)} {h.count}")
                 continue
+            cache = fam.rendered
             for key, value in fam.samples(now):
-                out.append(f"{name}{_labels(label_names, key)} {_num(value)}")
+                text = cache.get(key)
+                if text is None:
+                    text = cache[key] = name + _labels(label_names, key)
+                out.append(f"{text} {_num(value)}")
         if openmetrics:
             out.append("# EOF")
         return "\n".join(out) + "\n"
