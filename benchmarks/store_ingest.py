@@ -43,6 +43,7 @@ async def fill_stream(url: str, n: int) -> None:
     """Publish n valid events (a 20-bot simulated fleet) and wait until all are stored."""
     nc = await nats.connect(url)
     await ensure_events_stream(nc, SUBJECTS)
+    start = (await nc.jetstream().stream_info(SUBJECTS.events_stream)).state.messages
     models = [BotModel(f"bench-{i}", 1) for i in range(20)]
     seqs = [0] * len(models)
     sent = 0
@@ -59,7 +60,8 @@ async def fill_stream(url: str, n: int) -> None:
             if sent >= n:
                 break
     js = nc.jetstream()
-    while (await js.stream_info(SUBJECTS.events_stream)).state.messages < n:
+    target = start + n
+    while (await js.stream_info(SUBJECTS.events_stream)).state.messages < target:
         await asyncio.sleep(0.1)
     await nc.close()
 
