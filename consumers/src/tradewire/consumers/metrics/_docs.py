@@ -56,5 +56,17 @@ def metrics_markdown() -> str:
         "once. Gauges (equity, risk, ws, data quality, the ages) are seeded at start from",
         "the stream's last message per subject. Redeliveries are recognized by event id",
         "(the last 500,000) and counted in `pipeline_duplicates_total` instead.",
+        "",
+        "## Endpoints and health",
+        "",
+        "`tradewire serve metrics` (port 8202 by default) serves `/metrics` (Prometheus text,",
+        "or OpenMetrics when the scraper's Accept header asks for it), `/metrics.json` (every",
+        "value, plus each bot's `latest_order_preview` and `latest_account_snapshot`), and",
+        "`/live`, `/ready`, `/health`. `/health` adds the seed playbook's `signals` block,",
+        "computed fleet-wide over `signal_window_s` (300 s) with thresholds from the config",
+        "(warn / crit): `order_error_rate` (rejected or failed outcomes / all, 0.05 / 0.15),",
+        "`order_retry_rate` (outcomes with retries / all, 0.10 / 0.25), `broker_latency_p95`",
+        "(submit calls, ms, 1000 / 3000) and `guard_trip_count` (trips, 3 / 10). A CRIT",
+        "signal makes `/health` unhealthy (503), a WARN one degraded (200).",
     ]
     return "\n".join(lines) + "\n"
