@@ -23,6 +23,19 @@ __all__ = ["EmbeddedNats", "NatsServerNotFound", "find_nats_server"]
 _LISTEN = re.compile(r"Listening for client connections on [^\s]+:(\d+)")
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGTERM the server if we die first.
+
+    A test or demo killed hard would otherwise leave its nats-server running.
+    """
+    try:
+        import ctypes  # noqa: PLC0415 - only in the forked child
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass  # not Linux / no libc: the server just outlives a crashed parent
+
+
 class NatsServerNotFound(RuntimeError):
     """No nats-server binary could be found."""
 
@@ -96,6 +109,7 @@ class EmbeddedNats:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - async-signal-safe enough: one syscall
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
