@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import signal
 import time
 from collections.abc import Sequence
 
 import nats
-from nats.aio.client import Client
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from tradewire.consumers.runtime import (
     Acks,
     Check,
-    ConsumerSettings,
+    ConsumerService,
     Delivery,
-    Health,
-    HealthServer,
-    PullConsumer,
+    Route,
 )
 from tradewire.publisher import ensure_events_stream
-from tradewire.schemas import Event, EventError, Subjects, decode
+from tradewire.schemas import Event, EventError, decode
 
 from ._aggregator import Aggregator, Limits, Window
 from ._config import MetricsConfig
@@ -36,10 +31,13 @@ TEXT = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
 
-class MetricsService:
+class MetricsService(ConsumerService):
+    name = "metrics"
+    deliver_new = True  # never replay history into counters
+
     def __init__(self, config: MetricsConfig) -> None:
+        super().__init__(config)
         self.config = config
-        self.subjects = Subjects(config.root)
         self.agg = Aggregator(
             config.metric_prefix,
             Limits(
@@ -50,12 +48,7 @@ class MetricsService:
             ),
         )
         self.agg.window = Window(config.signal_window_s)
-        self.health = Health(refresh=self._refresh)
-        self.consumer: PullConsumer | None = None
-        self.http: HealthServer | None = None
-        self.nc: Client | None = None
         self.seeded = 0
-        self._stop = asyncio.Event()
 
     # -- events ---------------------------------------------------------------------------
     def _decode(self, d: Delivery) -> Event:
@@ -122,7 +115,7 @@ class MetricsService:
     async def _metrics_json(self, headers: dict[str, str]) -> tuple[int, str, bytes]:
         return 200, "application/json", json.dumps(self.agg.snapshot(time.time())).encode()
 
-    async def _refresh(self) -> None:
+    async def refresh(self) -> None:
         nc, consumer = self.nc, self.consumer
         connected = bool(nc and nc.is_connected)
         self.health.checks["nats"] = Check(
@@ -147,54 +140,10 @@ class MetricsService:
         )
 
     # -- lifecycle --------------------------------------------------------------------------
-    async def run(self, *, install_signals: bool = True, ready: asyncio.Event | None = None) -> int:
-        cfg = self.config
-        if install_signals:
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, self.stop)
-        self.http = await HealthServer(
-            self.health,
-            cfg.http_host,
-            cfg.http_port,
-            extra={"/metrics": self._metrics, "/metrics.json": self._metrics_json},
-        ).start()
-        log.info("metrics on http://%s:%d/metrics", cfg.http_host, self.http.port)
-        try:
-            self.nc = await nats.connect(
-                cfg.nats_url,
-                name="tradewire-metrics",
-                max_reconnect_attempts=-1,
-                reconnect_time_wait=0.5,
-            )
-            await ensure_events_stream(self.nc, self.subjects)
-            self.seeded = await self.seed()
-            settings = ConsumerSettings(
-                stream=self.subjects.events_stream,
-                durable=cfg.durable,
-                filter_subject=self.subjects.events_wildcard,
-                max_batch=cfg.max_batch,
-                request_size=min(1000, cfg.max_batch),
-                max_wait_s=cfg.max_wait_s,
-                ack_wait_s=cfg.ack_wait_s,
-                max_ack_pending=max(20_000, cfg.max_batch * 4),
-                deliver_new=True,
-            )
-            self.consumer = PullConsumer(self.nc, settings, self.handle)
-            await self.consumer.ensure()
-            self.health.ready, self.health.reason = True, "consuming"
-            if ready is not None:
-                ready.set()
-            task = asyncio.create_task(self.consumer.run())
-            await self._stop.wait()
-            self.health.ready, self.health.reason = False, "shutdown"
-            self.consumer.stop()
-            await task
-        finally:
-            if self.nc is not None:
-                await self.nc.drain()
-            await self.http.close()
-        return 0
+    def routes(self) -> dict[str, Route]:
+        return {"/metrics": self._metrics, "/metrics.json": self._metrics_json}
 
-    def stop(self) -> None:
-        self._stop.set()
+    async def setup(self) -> None:
+        assert self.nc is not None
+        await ensure_events_stream(self.nc, self.subjects)
+        self.seeded = await self.seed()

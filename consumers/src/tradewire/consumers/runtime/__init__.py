@@ -2,19 +2,23 @@
 
 from ._config import ConfigError, load_config
 from ._delivery import Delivery, parse_ack_subject
-from ._health import Check, Health, HealthServer
+from ._health import Check, Health, HealthServer, Route
 from ._pull import Acks, BatchHandler, ConsumerSettings, PullConsumer
+from ._service import ConsumerService, ServiceConfig
 
 __all__ = [
     "Acks",
     "BatchHandler",
     "Check",
     "ConfigError",
+    "ConsumerService",
     "ConsumerSettings",
     "Delivery",
     "Health",
     "HealthServer",
     "PullConsumer",
+    "Route",
+    "ServiceConfig",
     "load_config",
     "parse_ack_subject",
 ]

@@ -4,28 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
 import msgspec
-import nats
-from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 
 from tradewire.consumers.runtime import (
     Acks,
     Check,
-    ConsumerSettings,
+    ConsumerService,
     Delivery,
-    Health,
-    HealthServer,
-    PullConsumer,
 )
 from tradewire.publisher import ensure_events_stream
-from tradewire.schemas import Envelope, EventError, Subjects, decode
+from tradewire.schemas import Envelope, EventError, decode
 
 from ._config import StoreConfig
 from ._sql import QueryError, QueryResult, SqlRequest, run_query
@@ -37,21 +32,19 @@ log = logging.getLogger("tradewire.store")
 _MAX_REPLY = 900_000  # below NATS's default 1 MiB payload limit
 
 
-class StoreService:
+class StoreService(ConsumerService):
     """One store process: a pull consumer, a DuckDB writer, health and the SQL responder."""
 
+    name = "store"
+
     def __init__(self, config: StoreConfig) -> None:
+        super().__init__(config)
         self.config = config
-        self.subjects = Subjects(config.root)
-        self.health = Health(refresh=self._refresh)
         self.writer: StoreWriter | None = None
-        self.consumer: PullConsumer | None = None
-        self.http: HealthServer | None = None
-        self.nc: Client | None = None
+        self._sql_sub: Subscription | None = None
         self.stored = 0
         self.duplicates = 0
         self.quarantined: Counter[str] = Counter()
-        self._stop = asyncio.Event()
 
     # -- batch handling --------------------------------------------------------------
     def _classify(
@@ -141,7 +134,7 @@ class StoreService:
             await msg.respond(data)
 
     # -- health --------------------------------------------------------------------------
-    async def _refresh(self) -> None:
+    async def refresh(self) -> None:
         consumer = self.consumer
         nc = self.nc
         self.health.checks["nats"] = Check(
@@ -163,59 +156,24 @@ class StoreService:
                 },
             )
 
-    # -- lifecycle -------------------------------------------------------------------------
-    async def run(self, *, install_signals: bool = True, ready: asyncio.Event | None = None) -> int:
+    # -- lifecycle ------------------------------------------------------------------------
+    async def setup(self) -> None:
+        assert self.nc is not None
         cfg = self.config
-        if install_signals:
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, self.stop)
-        self.http = await HealthServer(self.health, cfg.http_host, cfg.http_port).start()
-        log.info("store health on http://%s:%d/health", cfg.http_host, self.http.port)
-        try:
-            self.writer = await asyncio.to_thread(StoreWriter, Path(cfg.db))
-            self.nc = await nats.connect(
-                cfg.nats_url,
-                name="tradewire-store",
-                max_reconnect_attempts=-1,
-                reconnect_time_wait=0.5,
-            )
-            await ensure_events_stream(
-                self.nc,
-                self.subjects,
-                max_age_s=cfg.stream_max_age_s,
-                max_bytes=cfg.stream_max_bytes,
-                duplicate_window_s=cfg.duplicate_window_s,
-            )
-            settings = ConsumerSettings(
-                stream=self.subjects.events_stream,
-                durable=cfg.durable,
-                filter_subject=self.subjects.events_wildcard,
-                max_batch=cfg.max_batch,
-                request_size=min(1000, cfg.max_batch),
-                max_wait_s=cfg.max_wait_s,
-                ack_wait_s=cfg.ack_wait_s,
-                max_ack_pending=max(20_000, cfg.max_batch * 4),
-            )
-            self.consumer = PullConsumer(self.nc, settings, self.handle)
-            await self.consumer.ensure()
-            sql_sub = await self.nc.subscribe(self.subjects.sql, cb=self._on_sql)
-            self.health.ready, self.health.reason = True, "consuming"
-            if ready is not None:
-                ready.set()
-            task = asyncio.create_task(self.consumer.run())
-            await self._stop.wait()
-            self.health.ready, self.health.reason = False, "shutdown"
-            self.consumer.stop()
-            await task  # finishes the batch in hand: commit, then ack
-            await sql_sub.unsubscribe()
-        finally:
-            if self.nc is not None:
-                await self.nc.drain()
-            if self.writer is not None:
-                await asyncio.to_thread(self.writer.close)
-            await self.http.close()
-        return 0
+        self.writer = await asyncio.to_thread(StoreWriter, Path(cfg.db))
+        await ensure_events_stream(
+            self.nc,
+            self.subjects,
+            max_age_s=cfg.stream_max_age_s,
+            max_bytes=cfg.stream_max_bytes,
+            duplicate_window_s=cfg.duplicate_window_s,
+        )
+        self._sql_sub = await self.nc.subscribe(self.subjects.sql, cb=self._on_sql)
 
-    def stop(self) -> None:
-        self._stop.set()
+    async def teardown(self) -> None:
+        if self._sql_sub is not None:
+            await self._sql_sub.unsubscribe()
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            await asyncio.to_thread(self.writer.close)
