@@ -112,6 +112,23 @@ def _command(
     )
 
 
+def _service(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, text: str, port: int
+) -> argparse.ArgumentParser:
+    """A `serve` subcommand with the settings every service has."""
+    p = sub.add_parser(
+        name, help=text, epilog=_EPILOG_SERVE, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--config", type=Path, help=f"TOML file with a [{name}] table")
+    p.add_argument("--nats-url", help="NATS server URL (default $TRADEWIRE_NATS_URL)")
+    p.add_argument("--root", help="subject root (default tradewire)")
+    p.add_argument("--http-host", help="listen address (default 127.0.0.1)")
+    p.add_argument(
+        "--http-port", type=int, help=f"port for the HTTP endpoints (default {port}, 0 = any)"
+    )
+    return p
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tradewire", description="Telemetry pipeline for fleets of trading bots."
@@ -152,34 +169,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _command(sub, "serve", "run a consumer service", _EPILOG_SERVE)
     serve_sub = p.add_subparsers(dest="service", required=True)
-    s = serve_sub.add_parser(
-        "store",
-        help="JetStream -> DuckDB, exactly once, with SQL",
-        epilog=_EPILOG_SERVE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    s.add_argument("--config", type=Path, help="TOML file with a [store] table")
-    s.add_argument("--nats-url", help="NATS server URL (default $TRADEWIRE_NATS_URL)")
-    s.add_argument("--root", help="subject root (default tradewire)")
+    s = _service(serve_sub, "store", "JetStream -> DuckDB, exactly once, with SQL", 8201)
     s.add_argument("--db", help="DuckDB file (default tradewire.duckdb)")
-    s.add_argument("--http-host", help="health endpoint address (default 127.0.0.1)")
-    s.add_argument("--http-port", type=int, help="health endpoint port (default 8201, 0 = any)")
     s.add_argument("--max-batch", type=int, help="events per transaction (default 20000)")
     s.add_argument(
         "--max-wait-s", type=_positive_float, help="longest a partial batch waits (default 0.5)"
     )
 
-    m = serve_sub.add_parser(
-        "metrics",
-        help="fleet events as Prometheus metrics",
-        epilog=_EPILOG_SERVE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    m.add_argument("--config", type=Path, help="TOML file with a [metrics] table")
-    m.add_argument("--nats-url", help="NATS server URL (default $TRADEWIRE_NATS_URL)")
-    m.add_argument("--root", help="subject root (default tradewire)")
-    m.add_argument("--http-host", help="listen address (default 127.0.0.1)")
-    m.add_argument("--http-port", type=int, help="port for /metrics and health (default 8202)")
+    m = _service(serve_sub, "metrics", "fleet events as Prometheus metrics", 8202)
     m.add_argument(
         "--metric-prefix",
         help="metric name prefix (default tradewire; "
