@@ -7,6 +7,7 @@
 True
 """
 
+from ._alerts import RULE_NAME_PATTERN, AlertChange, AlertSeverity, AlertState
 from ._codec import DEFAULT_MAX_SIZE, SUPPORTED_VERSIONS, decode, encode, kind_of, validate
 from ._errors import EventError, Reason
 from ._jsonschema import json_schema, json_schema_text
@@ -53,9 +54,13 @@ __all__ = [
     "KINDS",
     "KIND_OF",
     "METRICS_CONSUMER",
+    "RULE_NAME_PATTERN",
     "STORE_CONSUMER",
     "SUPPORTED_VERSIONS",
     "Account",
+    "AlertChange",
+    "AlertSeverity",
+    "AlertState",
     "BrokerCall",
     "Cycle",
     "DataQuality",
