@@ -14,6 +14,7 @@ from tradewire.publisher import Publisher, default_outbox_dir, ensure_events_str
 from tradewire.schemas import KINDS, Subjects, json_schema_text
 
 from ._nats import configured_url, nats_url
+from .alerts import AlertsService, RuleError, load_alerts_config, load_rules, parse_receivers
 from .demo import run_demo
 from .embedded import NatsServerNotFound
 from .importers import ImportResult, gpt_trader_events, read_events_db, read_events_jsonl
@@ -44,6 +45,8 @@ _EPILOG_IMPORT = """example:
       --nats-url nats://127.0.0.1:4222
   tradewire import gpt-trader --events-jsonl events.jsonl --bot gpt-prod --dry-run
 re-running it stores nothing twice: ids are derived from the log itself"""
+_EPILOG_ALERTS = """example:
+  tradewire alerts check my_rules.yaml"""
 _EPILOG_SERVE = """example:
   tradewire serve store --nats-url nats://127.0.0.1:4222 --db /var/lib/tradewire/fleet.duckdb
   tradewire serve store --config /etc/tradewire/store.toml   # [store] table, same names
@@ -175,6 +178,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--max-wait-s", type=_positive_float, help="longest a partial batch waits (default 0.5)"
     )
+
+    a = _service(serve_sub, "alerts", "rules on the stream, notifications", 8203)
+    a.add_argument("--rules", help="rules YAML (default: the shipped default rules)")
+
+    p = _command(sub, "alerts", "alert rules tools", _EPILOG_ALERTS)
+    alerts_sub = p.add_subparsers(dest="alerts", required=True)
+    c = alerts_sub.add_parser("check", help="validate a rules file")
+    c.add_argument("rules", type=Path)
 
     m = _service(serve_sub, "metrics", "fleet events as Prometheus metrics", 8202)
     m.add_argument(
@@ -358,6 +369,10 @@ def _serve(args: argparse.Namespace) -> int:
         if hasattr(args, a)
     ]
     flags = {k: getattr(args, k) for k in names}
+    if args.service == "alerts":
+        alerts = load_alerts_config(args.config, flags)
+        _need_url(alerts.nats_url)
+        return asyncio.run(AlertsService(alerts).run())
     if args.service == "metrics":
         metrics = load_metrics_config(args.config, flags)
         _need_url(metrics.nats_url)
@@ -388,7 +403,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 sys.stdout.write(text)
             return 0
-        subjects = Subjects(args.root or "tradewire")
+        subjects = Subjects(getattr(args, "root", None) or "tradewire")
         if args.command == "simulate":
             return asyncio.run(_simulate(args, subjects))
         if args.command == "tail":
@@ -405,6 +420,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "serve":
             return _serve(args)
+        if args.command == "alerts":
+            rules = load_rules(args.rules)
+            parse_receivers(rules.receivers)
+            print(
+                f"{args.rules}: {len(rules.rules)} rule(s) OK: "
+                + ", ".join(r.name for r in rules.rules)
+            )
+            return 0
         if args.command == "import":
             return asyncio.run(_import(args))
         if args.command == "report":
@@ -424,7 +447,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         with nats_url(args.nats_url) as url:
             return asyncio.run(run_demo(url, _sim_config(args), subjects, args.out_dir))
-    except (ValueError, NatsServerNotFound, OSError, QueryError) as exc:
+    except (ValueError, NatsServerNotFound, OSError, QueryError, RuleError) as exc:
         print(f"tradewire {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -15,7 +15,7 @@ from ._outbox import OutboxLockedError
 from ._publisher import Publisher, PublisherClosedError
 from ._recording import RecordingPublisher
 from ._stats import PublisherStats
-from ._streams import ensure_events_stream
+from ._streams import ensure_alerts_stream, ensure_events_stream
 from ._sync import SyncPublisher
 
 __all__ = [
@@ -31,5 +31,6 @@ __all__ = [
     "RecordingPublisher",
     "SyncPublisher",
     "default_outbox_dir",
+    "ensure_alerts_stream",
     "ensure_events_stream",
 ]

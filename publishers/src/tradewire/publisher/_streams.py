@@ -13,7 +13,7 @@ from tradewire.schemas import (
     Subjects,
 )
 
-__all__ = ["ensure_events_stream"]
+__all__ = ["ensure_alerts_stream", "ensure_events_stream"]
 
 
 async def ensure_events_stream(
@@ -41,6 +41,31 @@ async def ensure_events_stream(
         max_msg_size=DEFAULT_MAX_SIZE * 2,
         duplicate_window=duplicate_window_s,
     )
+    await _ensure(nc, config)
+
+
+async def ensure_alerts_stream(
+    nc: Client,
+    subjects: Subjects,
+    *,
+    max_age_s: float = 90 * 24 * 3600.0,
+    duplicate_window_s: float = DEFAULT_DUPLICATE_WINDOW_S,
+) -> None:
+    """Make ``<ROOT>_ALERTS`` (alert state changes) exist; kept 90 days by default."""
+    await _ensure(
+        nc,
+        StreamConfig(
+            name=subjects.alerts_stream,
+            subjects=[subjects.alerts_wildcard],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            max_age=max_age_s,
+            duplicate_window=duplicate_window_s,
+        ),
+    )
+
+
+async def _ensure(nc: Client, config: StreamConfig) -> None:
     js = nc.jetstream()
     try:
         await js.stream_info(config.name or "")

@@ -27,7 +27,16 @@ import yaml
 
 from tradewire.schemas import KINDS, RULE_NAME_PATTERN
 
-__all__ = ["Rule", "RuleError", "RuleFile", "load_rules", "parse_duration"]
+__all__ = [
+    "DEFAULT_RULES",
+    "Rule",
+    "RuleError",
+    "RuleFile",
+    "load_rules",
+    "parse_duration",
+]
+
+DEFAULT_RULES = Path(__file__).with_name("default_rules.yaml")
 
 _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
 _COMPARE = re.compile(r"^(>=|<=|!=|>|<)\s*(-?\d+(?:\.\d+)?)$")

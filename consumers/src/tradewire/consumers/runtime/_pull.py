@@ -134,8 +134,7 @@ class PullConsumer:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self._wait_time()):
                         await self._wake.wait()
-            batch = self._take_batch(force=True)
-            if batch:
+            while batch := self._take_batch(force=True):  # everything already received
                 await self._handle(batch)
         finally:
             with contextlib.suppress(Exception):

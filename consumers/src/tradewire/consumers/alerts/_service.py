@@ -1,0 +1,226 @@
+"""``tradewire serve alerts``: rules evaluated on the stream, state changes published,
+state kept in a NATS key-value bucket, notifications sent."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import msgspec
+import nats
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, KeyValueConfig
+from nats.js.errors import KeyNotFoundError
+from nats.js.kv import KeyValue
+
+from tradewire.consumers.runtime import (
+    Acks,
+    Check,
+    ConfigError,
+    ConsumerService,
+    Delivery,
+    load_config,
+)
+from tradewire.publisher import ensure_alerts_stream, ensure_events_stream
+from tradewire.schemas import ALERTS_CONSUMER, AlertChange, EventError, decode
+
+from ._engine import Engine
+from ._notify import Notifier, parse_receivers
+from ._rules import DEFAULT_RULES, RuleError, load_rules
+
+__all__ = ["AlertsConfig", "AlertsService", "load_alerts_config"]
+
+log = logging.getLogger("tradewire.alerts")
+_STATE_KEY = "engine"
+
+
+class AlertsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    nats_url: str = ""
+    root: str = "tradewire"
+    durable: str = ALERTS_CONSUMER
+    http_host: str = "127.0.0.1"
+    http_port: int = 8203
+    rules: str = ""  # default: the shipped default_rules.yaml
+    tick_s: float = 1.0  # absence, for and keep_firing_for are checked this often
+    max_batch: int = 5000
+    max_wait_s: float = 0.05
+    ack_wait_s: float = 10.0
+    state_bucket: str = "tradewire_alerts"
+
+    def __post_init__(self) -> None:
+        if not 0.05 <= self.tick_s <= 60:
+            raise ValueError("out of range: tick_s")
+
+
+def load_alerts_config(
+    path: Path | None, flags: dict[str, object], env: dict[str, str] | None = None
+) -> AlertsConfig:
+    return load_config(AlertsConfig, "alerts", path, flags, env)
+
+
+class AlertsService(ConsumerService):
+    name = "alerts"
+    deliver_new = True  # history is replayed into windows at start, never into alerts
+
+    def __init__(self, config: AlertsConfig) -> None:
+        super().__init__(config)
+        self.config = config
+        path = Path(config.rules) if config.rules else DEFAULT_RULES
+        try:
+            rule_file = load_rules(path)
+            self.notifier = Notifier(parse_receivers(rule_file.receivers))
+        except (RuleError, ValueError) as exc:
+            raise ConfigError(str(exc)) from None
+        self.engine = Engine(rule_file.rules)
+        self.published: Counter[str] = Counter()
+        self._kv: KeyValue | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._dirty = False
+
+    # -- events and clock ------------------------------------------------------------------
+    async def handle(self, batch: Sequence[Delivery]) -> Acks:
+        now = time.time()
+        changes: list[AlertChange] = []
+        for d in batch:
+            try:
+                bot, kind = self.subjects.parse_event(d.subject)
+                event = decode(d.data, expect_bot=bot, expect_kind=kind)
+            except EventError:
+                continue  # the store quarantines it; an alert cannot use it
+            changes += self.engine.observe(event, now)
+        await self._emit(changes)
+        return Acks(ack=list(batch))
+
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.tick_s)
+            try:
+                await self._emit(self.engine.tick(time.time()))
+            except Exception:  # one bad tick must not stop the clock
+                log.exception("alert evaluation failed")
+
+    async def _emit(self, changes: list[AlertChange]) -> None:
+        if not changes:
+            return
+        assert self.nc is not None
+        js = self.nc.jetstream()
+        for change in changes:
+            self.published[change.state] += 1
+            try:
+                await js.publish(
+                    self.subjects.alert(change.bot, change.rule),
+                    msgspec.json.encode(change),
+                    headers={"Nats-Msg-Id": change.id},
+                )
+            except Exception as exc:
+                log.error("publishing %s %s failed: %r", change.rule, change.state, exc)
+            self.notifier.notify(change)
+        await self._save()
+
+    # -- state ---------------------------------------------------------------------------------
+    async def _save(self) -> None:
+        if self._kv is None:
+            return
+        try:
+            await self._kv.put(_STATE_KEY, msgspec.json.encode(self.engine.export_state()))
+        except Exception as exc:  # state is saved again at the next change
+            log.error("saving alert state failed: %r", exc)
+
+    async def _load(self) -> None:
+        assert self.nc is not None
+        js = self.nc.jetstream()
+        try:
+            self._kv = await js.key_value(self.config.state_bucket)
+        except Exception:
+            self._kv = await js.create_key_value(
+                KeyValueConfig(bucket=self.config.state_bucket, history=1, max_value_size=8 << 20)
+            )
+        with contextlib.suppress(KeyNotFoundError):
+            entry = await self._kv.get(_STATE_KEY)
+            if entry.value:
+                self.engine.import_state(msgspec.json.decode(entry.value))
+
+    async def _replay_windows(self) -> int:
+        """Fill count/ratio/quantile windows from the stream's recent events (no alerts)."""
+        assert self.nc is not None
+        longest = max((r.window_s for r in self.engine.rules.values()), default=0.0)
+        if longest <= 0:
+            return 0
+        js = self.nc.jetstream()
+        start = dt.datetime.fromtimestamp(time.time() - longest, dt.UTC)
+        sub = await js.pull_subscribe(
+            self.subjects.events_wildcard,
+            config=ConsumerConfig(
+                deliver_policy=DeliverPolicy.BY_START_TIME,
+                opt_start_time=start,
+                ack_policy=AckPolicy.NONE,
+                inactive_threshold=30.0,
+            ),
+        )
+        n = 0
+        now = time.time()
+        try:
+            while True:
+                try:
+                    msgs = await sub.fetch(1000, timeout=1.0)
+                except nats.errors.TimeoutError:
+                    break
+                for m in msgs:
+                    try:
+                        bot, kind = self.subjects.parse_event(m.subject)
+                        self.engine.observe(
+                            decode(m.data, expect_bot=bot, expect_kind=kind), now, evaluate=False
+                        )
+                        n += 1
+                    except EventError:
+                        continue
+                if not msgs or msgs[-1].metadata.num_pending == 0:
+                    break
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        return n
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    async def setup(self) -> None:
+        assert self.nc is not None
+        await ensure_events_stream(self.nc, self.subjects)
+        await ensure_alerts_stream(self.nc, self.subjects)
+        await self._load()
+        replayed = await self._replay_windows()
+        log.info(
+            "alerts: %d rules, %d recent events replayed into windows",
+            len(self.engine.rules),
+            replayed,
+        )
+        self._ticker = asyncio.create_task(self._tick_forever())
+
+    async def teardown(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        await self._save()
+        await self.notifier.drain()
+
+    async def refresh(self) -> None:
+        firing = sum(i.state == "firing" for i in self.engine.instances.values())
+        self.health.checks["nats"] = Check(
+            ok=bool(self.nc and self.nc.is_connected), severity="critical"
+        )
+        self.health.checks["notifications"] = Check(
+            ok=not self.notifier.failed,
+            details={"sent": dict(self.notifier.sent), "failed": dict(self.notifier.failed)},
+        )
+        self.health.checks["alerts"] = Check(
+            details={
+                "rules": len(self.engine.rules),
+                "firing": firing,
+                "published": dict(self.published),
+            }
+        )
