@@ -1,0 +1,178 @@
+"""The alerts service with a real nats-server and a local HTTP receiver."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tradewire.consumers.alerts import AlertsConfig, AlertsService
+from tradewire.consumers.embedded import EmbeddedNats
+from tradewire.publisher import Publisher
+
+pytestmark = pytest.mark.nats
+
+
+class Receiver:
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        received = self.bodies
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                n = int(self.headers["Content-Length"])
+                received.append(json.loads(self.rfile.read(n)))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.close()
+
+
+def rules_file(tmp_path: Path, url: str) -> Path:
+    f = tmp_path / "rules.yaml"
+    f.write_text(f"""
+rules:
+  - name: Drawdown
+    kind: threshold
+    event: risk
+    field: drawdown_pct
+    warning: 10
+    resolve: 8
+    summary: Drawdown from peak equity
+    runbook: docs/runbooks.md#drawdown
+receivers:
+  - name: hook
+    type: webhook
+    url: {url}
+    format: alertmanager
+  - name: dead
+    type: webhook
+    url: http://127.0.0.1:1/nothing-listens
+    max_attempts: 2
+""")
+    return f
+
+
+async def start(url: str, rules: Path) -> tuple[AlertsService, asyncio.Task[int]]:
+    svc = AlertsService(AlertsConfig(nats_url=url, http_port=0, rules=str(rules), tick_s=0.1))
+    ready = asyncio.Event()
+    task = asyncio.create_task(svc.run(install_signals=False, ready=ready))
+    await asyncio.wait_for(ready.wait(), 20)
+    return svc, task
+
+
+async def wait_for(pred: Any, timeout: float = 15.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not pred():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+async def test_crossing_pages_once_resolves_once_and_survives_a_restart(
+    nats_server: EmbeddedNats, receiver: Receiver, tmp_path: Path
+) -> None:
+    rules = rules_file(tmp_path, receiver.url)
+    svc, task = await start(nats_server.url, rules)
+    async with Publisher(
+        "bot-dd", url=nats_server.url, outbox_dir=tmp_path / "o", heartbeat_interval_s=0
+    ) as tel:
+        tel.risk(drawdown_pct=5)
+        tel.risk(drawdown_pct=12)  # crosses 10: fires
+        tel.risk(drawdown_pct=13)  # still firing: no second page
+        assert await tel.flush(10)
+        await wait_for(lambda: len(receiver.bodies) == 1)
+        svc.stop()  # a restart while firing ...
+        assert await task == 0
+        svc, task = await start(nats_server.url, rules)
+        tel.risk(drawdown_pct=9)  # below 10 but above resolve (8): still firing
+        await asyncio.sleep(0.5)
+        assert len(receiver.bodies) == 1  # ... did not re-page
+        tel.risk(drawdown_pct=7)  # below 8: resolves
+        assert await tel.flush(10)
+        await wait_for(lambda: len(receiver.bodies) == 2)
+    await asyncio.sleep(0.5)
+    assert len(receiver.bodies) == 2
+    firing, resolved = receiver.bodies
+    assert firing["status"] == "firing" and resolved["status"] == "resolved"
+    alert = firing["alerts"][0]
+    assert alert["labels"] == {"alertname": "Drawdown", "bot": "bot-dd", "severity": "warning"}
+    assert alert["annotations"]["runbook_url"] == "docs/runbooks.md#drawdown"
+    assert alert["endsAt"] == "0001-01-01T00:00:00Z"
+    assert resolved["alerts"][0]["fingerprint"] == alert["fingerprint"]
+    assert resolved["alerts"][0]["endsAt"] != "0001-01-01T00:00:00Z"
+    for body in receiver.bodies:  # Alertmanager webhook payload, version 4
+        assert set(body) == {
+            "version",
+            "groupKey",
+            "truncatedAlerts",
+            "status",
+            "receiver",
+            "groupLabels",
+            "commonLabels",
+            "commonAnnotations",
+            "externalURL",
+            "alerts",
+        }
+        assert body["version"] == "4" and body["receiver"] == "hook"
+    await wait_for(lambda: svc.notifier.failed["dead"] >= 1, timeout=20)
+    assert svc.notifier.sent["hook"] == 1  # this process sent the resolve only
+    svc.stop()
+    assert await task == 0
+
+
+async def test_state_changes_are_published_on_alert_subjects(
+    nats_server: EmbeddedNats, receiver: Receiver, tmp_path: Path
+) -> None:
+    import nats
+
+    from tradewire.schemas import AlertChange, Subjects
+
+    svc, task = await start(nats_server.url, rules_file(tmp_path, receiver.url))
+    nc = await nats.connect(nats_server.url)
+    got: list[AlertChange] = []
+    import msgspec
+
+    async def on(msg: Any) -> None:
+        got.append(msgspec.json.decode(msg.data, type=AlertChange))
+
+    await nc.subscribe(Subjects().alert("bot-p", "Drawdown"), cb=on)
+    async with Publisher(
+        "bot-p", url=nats_server.url, outbox_dir=tmp_path / "p", heartbeat_interval_s=0
+    ) as tel:
+        tel.risk(drawdown_pct=11)
+        assert await tel.flush(10)
+    await wait_for(lambda: len(got) == 1)
+    assert (got[0].rule, got[0].bot, got[0].state, got[0].value) == (
+        "Drawdown",
+        "bot-p",
+        "firing",
+        11.0,
+    )
+    info = await nc.jetstream().stream_info("TRADEWIRE_ALERTS")
+    assert info.state.messages == 1
+    await nc.close()
+    svc.stop()
+    assert await task == 0
