@@ -7,7 +7,14 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-SCRIPTS = ["emit_cost.py", "publish_throughput.py"]
+SCRIPTS = [
+    "emit_cost.py",
+    "publish_throughput.py",
+    "store_ingest.py",
+    "report_daily.py",
+    "metrics_ingest.py",
+    "metrics_scrape.py",
+]
 
 
 def main() -> int:
