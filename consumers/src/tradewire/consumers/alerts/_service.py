@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 import time
 from collections import Counter
@@ -13,8 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import msgspec
-import nats
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, KeyValueConfig
+from nats.js.api import KeyValueConfig
 from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
@@ -25,6 +23,7 @@ from tradewire.consumers.runtime import (
     ConsumerService,
     Delivery,
     load_config,
+    read_history,
 )
 from tradewire.publisher import ensure_alerts_stream, ensure_events_stream
 from tradewire.schemas import ALERTS_CONSUMER, AlertChange, EventError, decode
@@ -151,40 +150,13 @@ class AlertsService(ConsumerService):
         longest = max((r.window_s for r in self.engine.rules.values()), default=0.0)
         if longest <= 0:
             return 0
-        js = self.nc.jetstream()
-        start = dt.datetime.fromtimestamp(time.time() - longest, dt.UTC)
-        sub = await js.pull_subscribe(
-            self.subjects.events_wildcard,
-            config=ConsumerConfig(
-                deliver_policy=DeliverPolicy.BY_START_TIME,
-                opt_start_time=start,
-                ack_policy=AckPolicy.NONE,
-                inactive_threshold=30.0,
-            ),
-        )
-        n = 0
         now = time.time()
-        try:
-            while True:
-                try:
-                    msgs = await sub.fetch(1000, timeout=1.0)
-                except nats.errors.TimeoutError:
-                    break
-                for m in msgs:
-                    try:
-                        bot, kind = self.subjects.parse_event(m.subject)
-                        self.engine.observe(
-                            decode(m.data, expect_bot=bot, expect_kind=kind), now, evaluate=False
-                        )
-                        n += 1
-                    except EventError:
-                        continue
-                if not msgs or msgs[-1].metadata.num_pending == 0:
-                    break
-        finally:
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
-        return n
+        return await read_history(
+            self.nc,
+            self.subjects,
+            lambda ev: self.engine.observe(ev, now, evaluate=False),
+            since=now - longest,
+        )
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def setup(self) -> None:

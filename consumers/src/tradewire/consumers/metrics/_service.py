@@ -7,15 +7,13 @@ import logging
 import time
 from collections.abc import Sequence
 
-import nats
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-
 from tradewire.consumers.runtime import (
     Acks,
     Check,
     ConsumerService,
     Delivery,
     Route,
+    read_history,
 )
 from tradewire.publisher import ensure_events_stream
 from tradewire.schemas import Event, EventError, decode
@@ -74,37 +72,7 @@ class MetricsService(ConsumerService):
     async def seed(self) -> int:
         """Set gauges from the last message of every subject (bot and kind) in the stream."""
         assert self.nc is not None
-        js = self.nc.jetstream()
-        info = await js.stream_info(self.subjects.events_stream)
-        if not info.state.messages:
-            return 0
-        sub = await js.pull_subscribe(
-            self.subjects.events_wildcard,
-            config=ConsumerConfig(
-                deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
-                ack_policy=AckPolicy.NONE,
-                inactive_threshold=30.0,
-            ),
-        )
-        n = 0
-        try:
-            while True:
-                try:
-                    msgs = await sub.fetch(1000, timeout=1.0)
-                except nats.errors.TimeoutError:
-                    break
-                for m in msgs:
-                    try:
-                        bot, kind = self.subjects.parse_event(m.subject)
-                        self.agg.apply(decode(m.data, expect_bot=bot, expect_kind=kind), seed=True)
-                        n += 1
-                    except EventError:
-                        continue
-                if not msgs or msgs[-1].metadata.num_pending == 0:
-                    break
-        finally:
-            await sub.unsubscribe()
-        return n
+        return await read_history(self.nc, self.subjects, lambda ev: self.agg.apply(ev, seed=True))
 
     # -- HTTP -------------------------------------------------------------------------------
     async def _metrics(self, headers: dict[str, str]) -> tuple[int, str, bytes]:

@@ -3,6 +3,7 @@
 from ._config import ConfigError, load_config
 from ._delivery import Delivery, parse_ack_subject
 from ._health import Check, Health, HealthServer, Route
+from ._history import read_history
 from ._pull import Acks, BatchHandler, ConsumerSettings, PullConsumer
 from ._service import ConsumerService, ServiceConfig
 
@@ -21,4 +22,5 @@ __all__ = [
     "ServiceConfig",
     "load_config",
     "parse_ack_subject",
+    "read_history",
 ]

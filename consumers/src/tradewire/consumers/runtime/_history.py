@@ -1,0 +1,63 @@
+"""Reading a slice of the events stream once, at a service's start (no durable, no acks)."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Callable
+
+import nats
+from nats.aio.client import Client
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from tradewire.schemas import Event, EventError, Subjects, decode
+
+__all__ = ["read_history"]
+
+
+async def read_history(
+    nc: Client,
+    subjects: Subjects,
+    on_event: Callable[[Event], object],
+    *,
+    since: float | None = None,
+) -> int:
+    """Feed valid events to ``on_event``; return how many.
+
+    ``since=None``: the last message of every subject (each bot's latest of each kind);
+    else every event stored since that time (seconds since the epoch). Invalid messages
+    are skipped: the store quarantines them.
+    """
+    js = nc.jetstream()
+    if not (await js.stream_info(subjects.events_stream)).state.messages:
+        return 0
+    if since is None:
+        config = ConsumerConfig(deliver_policy=DeliverPolicy.LAST_PER_SUBJECT)
+    else:
+        config = ConsumerConfig(
+            deliver_policy=DeliverPolicy.BY_START_TIME,
+            opt_start_time=dt.datetime.fromtimestamp(since, dt.UTC),
+        )
+    config.ack_policy = AckPolicy.NONE
+    config.inactive_threshold = 30.0
+    sub = await js.pull_subscribe(subjects.events_wildcard, config=config)
+    n = 0
+    try:
+        while True:
+            try:
+                msgs = await sub.fetch(1000, timeout=1.0)
+            except nats.errors.TimeoutError:
+                break
+            for m in msgs:
+                try:
+                    bot, kind = subjects.parse_event(m.subject)
+                    on_event(decode(m.data, expect_bot=bot, expect_kind=kind))
+                except EventError:
+                    continue
+                n += 1
+            if not msgs or msgs[-1].metadata.num_pending == 0:
+                break
+    finally:
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
+    return n
