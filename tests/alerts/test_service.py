@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import RunningStore
 from tradewire.consumers.alerts import AlertsConfig, AlertsService
 from tradewire.consumers.embedded import EmbeddedNats
 from tradewire.publisher import Publisher
@@ -143,8 +144,8 @@ async def test_crossing_pages_once_resolves_once_and_survives_a_restart(
     assert await task == 0
 
 
-async def test_state_changes_are_published_on_alert_subjects(
-    nats_server: EmbeddedNats, receiver: Receiver, tmp_path: Path
+async def test_state_changes_are_published_on_alert_subjects_and_stored(
+    nats_server: EmbeddedNats, receiver: Receiver, tmp_path: Path, store: RunningStore
 ) -> None:
     import nats
 
@@ -173,6 +174,10 @@ async def test_state_changes_are_published_on_alert_subjects(
     )
     info = await nc.jetstream().stream_info("TRADEWIRE_ALERTS")
     assert info.state.messages == 1
+    await store.wait_for("SELECT count(*) FROM alerts", 1)
+    assert store.rows("SELECT id, rule, bot, state, value FROM alerts") == [
+        (got[0].id, "Drawdown", "bot-p", "firing", 11.0)
+    ]
     await nc.close()
     svc.stop()
     assert await task == 0

@@ -16,6 +16,7 @@ from tradewire.consumers.runtime import Delivery
 from tradewire.consumers.store import StoreWriter
 from tradewire.schemas import (
     Account,
+    AlertChange,
     BrokerCall,
     Cycle,
     DataQuality,
@@ -127,7 +128,40 @@ def build_store(path: Path) -> None:
         rows,
         [(Delivery("tradewire.evt.a.mark", b"{", "", 10_000, 1, int((T + 1) * 1e9), 0), "bad")],
     )
+    writer.write_alerts(alert_rows())
     writer.close()
+
+
+def alert_rows() -> list[tuple[AlertChange, Delivery]]:
+    """Bot a: DailyLossGuard fires (warning), escalates (critical: same episode), resolves,
+    fires again; Drawdown fired the day before. Bot b: pending that cleared (not fired)."""
+
+    def change(n: int, bot: str, rule: str, state: str, times: tuple[float, float]) -> AlertChange:
+        ts, since = times
+        return AlertChange(
+            id=f"{rule}-{bot}-{n}",
+            fingerprint=f"{rule}-{bot}",
+            rule=rule,
+            bot=bot,
+            state=state,  # type: ignore[arg-type]
+            severity="warning",
+            ts=ts,
+            active_since=since,
+        )
+
+    changes = [
+        change(1, "a", "DailyLossGuard", "firing", (T + 1, T + 1)),
+        change(2, "a", "DailyLossGuard", "firing", (T + 2, T + 1)),
+        change(3, "a", "DailyLossGuard", "resolved", (T + 3, T + 1)),
+        change(4, "a", "DailyLossGuard", "firing", (T + 4, T + 4)),
+        change(5, "a", "Drawdown", "firing", (NOW - 90_000, NOW - 90_000)),
+        change(6, "b", "BotDown", "pending", (T + 1, T + 1)),
+        change(7, "b", "BotDown", "inactive", (T + 2, T + 1)),
+    ]
+    return [
+        (c, Delivery(f"tradewire.alert.{c.bot}.{c.rule}", b"", "", i, 1, 0, 0))
+        for i, c in enumerate(changes, 1)
+    ]
 
 
 @pytest.fixture
@@ -211,6 +245,13 @@ def test_bot_a_numbers(report: DailyReport) -> None:
     # accounts 4, fills 4 (not the old one), guards 4, risk 4, marks 5, ws 3, orders 5,
     # broker calls 4, cycles 5, data quality 2, heartbeat 1
     assert a.pipeline.events == 4 + 4 + 4 + 4 + 5 + 3 + 5 + 4 + 5 + 2 + 1
+
+
+def test_alerts_fired_counts_episodes_in_the_window(report: DailyReport) -> None:
+    a, b = report.bots
+    assert a.alerts_fired == {"DailyLossGuard": 2}
+    assert b.alerts_fired == {}
+    assert report.fleet.alerts_fired == {"DailyLossGuard": 2}
 
 
 def test_fleet_numbers(report: DailyReport) -> None:

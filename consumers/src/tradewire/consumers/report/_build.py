@@ -228,9 +228,10 @@ async def build_report(
     ):
         rep(b).data_quality.issues[issue] = int(n)
 
-    # Alerts fired (the alerts table fills once the alerts service runs).
+    # Alerts fired: firing episodes (an escalation to critical is the same episode).
     for b, rule, n in await run(
-        f"SELECT bot, rule, count(*) FROM alerts WHERE {w} AND state = 'firing'"
+        f"SELECT bot, rule, count(DISTINCT coalesce(fingerprint, id) || ':'"
+        f" || coalesce(active_since, ts)) FROM alerts WHERE {w} AND state = 'firing'"
         f" GROUP BY GROUPING SETS ((bot, rule), (rule))"
     ):
         rep(b).alerts_fired[rule] = n

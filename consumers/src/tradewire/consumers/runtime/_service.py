@@ -20,7 +20,7 @@ from tradewire.schemas import Subjects
 
 from ._delivery import Delivery
 from ._health import Health, HealthServer, Route
-from ._pull import Acks, ConsumerSettings, PullConsumer
+from ._pull import Acks, BatchHandler, ConsumerSettings, PullConsumer
 
 __all__ = ["ConsumerService", "ServiceConfig"]
 
@@ -74,6 +74,11 @@ class ConsumerService:
     async def refresh(self) -> None:
         """Update ``self.health`` checks just before ``/health`` answers."""
 
+    def side_consumers(self) -> list[tuple[ConsumerSettings, BatchHandler]]:
+        """Further durable consumers (e.g. the store's on the alerts stream), run and
+        stopped with the main one; called after ``setup()``."""
+        return []
+
     # -- lifecycle ----------------------------------------------------------------------------
     async def run(self, *, install_signals: bool = True, ready: asyncio.Event | None = None) -> int:
         cfg = self.service_config
@@ -105,15 +110,19 @@ class ConsumerService:
                 deliver_new=self.deliver_new,
             )
             self.consumer = PullConsumer(self.nc, settings, self.handle)
-            await self.consumer.ensure()
+            consumers = [self.consumer]
+            consumers += [PullConsumer(self.nc, s, h) for s, h in self.side_consumers()]
+            for consumer in consumers:
+                await consumer.ensure()
             self.health.ready, self.health.reason = True, "consuming"
             if ready is not None:
                 ready.set()
-            task = asyncio.create_task(self.consumer.run())
+            tasks = [asyncio.create_task(c.run()) for c in consumers]
             await self._stop.wait()
             self.health.ready, self.health.reason = False, "shutdown"
-            self.consumer.stop()
-            await task  # the batch in hand is finished: its work, then its acks
+            for consumer in consumers:
+                consumer.stop()
+            await asyncio.gather(*tasks)  # batches in hand are finished: work, then acks
             await self.teardown()
         finally:
             if self.nc is not None:

@@ -19,6 +19,7 @@ class StoreConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     root: str = "tradewire"
     db: str = "tradewire.duckdb"
     durable: str = STORE_CONSUMER
+    alerts_durable: str = STORE_CONSUMER + "-alerts"  # the alerts stream's consumer
     http_host: str = "127.0.0.1"
     http_port: int = 8201
     # Big batches amortize DuckDB's per-transaction cost (5k: ~33k ev/s, 20k: ~50k ev/s

@@ -104,21 +104,26 @@ they are not redelivered; fix the sender, then inspect or replay them from here.
 
 ## alerts
 
-Alert state changes from `<ROOT>_ALERTS`. The table exists so that queries and reports
-can rely on it; nothing writes to it until the alerts service is built.
+Alert state changes (pending, firing, resolved, and pending -> inactive) published by
+`tradewire serve alerts` on `<ROOT>_ALERTS`, stored once per change id by the store's
+second durable consumer (`alerts_durable`, default `tradewire-store-alerts`).
 
 | column | type | meaning |
 | --- | --- | --- |
 | id | VARCHAR | state-change id; primary key |
 | bot | VARCHAR | bot the alert is about |
 | rule | VARCHAR | rule name |
-| state | VARCHAR | pending, firing or resolved |
+| state | VARCHAR | pending, firing, resolved, or inactive (a pending alert that cleared) |
 | severity | VARCHAR | info, warning or critical |
 | ts | DOUBLE | when the state changed (s since the epoch) |
 | labels | JSON | alert labels |
-| annotations | JSON | summary, description, runbook |
+| annotations | JSON | summary and runbook |
 | received_at | DOUBLE | when JetStream stored it |
 | stream_seq | UBIGINT | sequence in the alerts stream |
+| fingerprint | VARCHAR | stable id of the alert instance (rule, bot, labels) |
+| active_since | DOUBLE | when the condition started holding |
+| value | DOUBLE | the rule's value at the change |
+| threshold | DOUBLE | the threshold of the severity it fired at |
 
 ## Views
 

@@ -15,12 +15,14 @@ from nats.aio.subscription import Subscription
 
 from tradewire.consumers.runtime import (
     Acks,
+    BatchHandler,
     Check,
     ConsumerService,
+    ConsumerSettings,
     Delivery,
 )
-from tradewire.publisher import ensure_events_stream
-from tradewire.schemas import Envelope, EventError, decode
+from tradewire.publisher import ensure_alerts_stream, ensure_events_stream
+from tradewire.schemas import AlertChange, Envelope, EventError, decode
 
 from ._config import StoreConfig
 from ._sql import QueryError, QueryResult, SqlRequest, run_query
@@ -45,6 +47,8 @@ class StoreService(ConsumerService):
         self.stored = 0
         self.duplicates = 0
         self.quarantined: Counter[str] = Counter()
+        self.alerts_stored = 0
+        self.alerts_malformed = 0
 
     # -- batch handling --------------------------------------------------------------
     def _classify(
@@ -110,6 +114,41 @@ class StoreService(ConsumerService):
             nak_delay_s=2.0,
         )
 
+    async def handle_alerts(self, batch: Sequence[Delivery]) -> Acks:
+        """Alert state changes into the ``alerts`` table, once per change id."""
+        assert self.writer is not None
+        changes: dict[str, tuple[AlertChange, Delivery]] = {}
+        for d in batch:
+            try:
+                change = msgspec.json.decode(d.data, type=AlertChange)
+            except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
+                # Only our alerts service publishes here: this is a bug, not bad input.
+                self.alerts_malformed += 1
+                log.error("alert change at seq %d is malformed, skipped: %s", d.stream_seq, exc)
+                continue
+            changes.setdefault(change.id, (change, d))
+        try:
+            self.alerts_stored += await asyncio.to_thread(
+                self.writer.write_alerts, list(changes.values())
+            )
+        except Exception as exc:
+            log.error("write of %d alert change(s) failed: %r", len(changes), exc)
+            return Acks(nak=list(batch), nak_delay_s=2.0)
+        return Acks(ack=list(batch))
+
+    def side_consumers(self) -> list[tuple[ConsumerSettings, BatchHandler]]:
+        cfg = self.config
+        settings = ConsumerSettings(
+            stream=self.subjects.alerts_stream,
+            durable=cfg.alerts_durable,
+            filter_subject=self.subjects.alerts_wildcard,
+            max_batch=1000,
+            request_size=1000,
+            max_wait_s=min(0.5, cfg.max_wait_s),
+            ack_wait_s=cfg.ack_wait_s,
+        )
+        return [(settings, self.handle_alerts)]
+
     # -- SQL over NATS -----------------------------------------------------------------
     async def _on_sql(self, msg: Msg) -> None:
         assert self.writer is not None
@@ -153,6 +192,8 @@ class StoreService(ConsumerService):
                     "quarantined": dict(self.quarantined),
                     "seconds_since_last_message_or_heartbeat": round(idle, 1),
                     "last_error": consumer.last_error,
+                    "alerts_stored": self.alerts_stored,
+                    "alerts_malformed": self.alerts_malformed,
                 },
             )
 
@@ -168,6 +209,7 @@ class StoreService(ConsumerService):
             max_bytes=cfg.stream_max_bytes,
             duplicate_window_s=cfg.duplicate_window_s,
         )
+        await ensure_alerts_stream(self.nc, self.subjects)
         self._sql_sub = await self.nc.subscribe(self.subjects.sql, cb=self._on_sql)
 
     async def teardown(self) -> None:

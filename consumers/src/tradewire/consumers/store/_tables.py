@@ -137,8 +137,7 @@ QUARANTINE_DDL = """CREATE TABLE IF NOT EXISTS quarantine (
   raw BLOB
 )"""
 
-# Alert state changes (from <ROOT>_ALERTS). Nothing writes here until the alerts
-# service exists; the table is created now so reports and SQL can rely on it.
+# Alert state changes (from <ROOT>_ALERTS), written by the store's second consumer.
 ALERTS_DDL = """CREATE TABLE IF NOT EXISTS alerts (
   id VARCHAR PRIMARY KEY,
   bot VARCHAR NOT NULL,
@@ -151,6 +150,13 @@ ALERTS_DDL = """CREATE TABLE IF NOT EXISTS alerts (
   received_at DOUBLE,
   stream_seq UBIGINT
 )"""
+# Added after the first release of the table; existing files get them by ALTER TABLE.
+ALERTS_ADDED = {
+    "fingerprint": "VARCHAR",
+    "active_since": "DOUBLE",
+    "value": "DOUBLE",
+    "threshold": "DOUBLE",
+}
 
 
 def views_ddl() -> list[str]:

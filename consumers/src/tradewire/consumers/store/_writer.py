@@ -9,12 +9,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import msgspec
 import pyarrow as pa
 
 from tradewire.consumers.runtime import Delivery
-from tradewire.schemas import KIND_OF, Envelope, EventError
+from tradewire.schemas import KIND_OF, AlertChange, Envelope, EventError
 
-from ._tables import ALERTS_DDL, QUARANTINE_DDL, TABLES, Table, rows_to_arrow, views_ddl
+from ._tables import (
+    ALERTS_ADDED,
+    ALERTS_DDL,
+    QUARANTINE_DDL,
+    TABLES,
+    Table,
+    rows_to_arrow,
+    views_ddl,
+)
 
 __all__ = ["StoreWriter", "WriteResult"]
 
@@ -55,20 +64,60 @@ class StoreWriter:
         con = self.con
         for table in TABLES.values():
             con.execute(table.ddl())
-            have = {
-                r[0]
-                for r in con.execute(
-                    "SELECT column_name FROM information_schema.columns WHERE table_name = ?",
-                    [table.name],
-                ).fetchall()
-            }
-            for col in table.columns:
-                if col.name not in have:  # a field added to the schema since
-                    con.execute(f'ALTER TABLE {table.name} ADD COLUMN "{col.name}" {col.sql}')
+            self._add_columns(table.name, {c.name: c.sql for c in table.columns})
         con.execute(QUARANTINE_DDL)
         con.execute(ALERTS_DDL)
+        self._add_columns("alerts", ALERTS_ADDED)
         for ddl in views_ddl():
             con.execute(ddl)
+
+    def _add_columns(self, table: str, columns: dict[str, str]) -> None:
+        """Columns added to a table's definition since the file was created."""
+        have = {
+            r[0]
+            for r in self.con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = ?",
+                [table],
+            ).fetchall()
+        }
+        for name, sql in columns.items():
+            if name not in have:
+                self.con.execute(f'ALTER TABLE {table} ADD COLUMN "{name}" {sql}')
+
+    def write_alerts(self, changes: list[tuple[AlertChange, Delivery]]) -> int:
+        """Store alert state changes once per id (one transaction); return rows inserted."""
+        if not changes:
+            return 0
+        data = pa.table(
+            {
+                "id": [c.id for c, _ in changes],
+                "fingerprint": [c.fingerprint for c, _ in changes],
+                "bot": [c.bot for c, _ in changes],
+                "rule": [c.rule for c, _ in changes],
+                "state": [c.state for c, _ in changes],
+                "severity": [c.severity for c, _ in changes],
+                "ts": pa.array([c.ts for c, _ in changes], pa.float64()),
+                "active_since": pa.array([c.active_since for c, _ in changes], pa.float64()),
+                "value": pa.array([c.value for c, _ in changes], pa.float64()),
+                "threshold": pa.array([c.threshold for c, _ in changes], pa.float64()),
+                "labels": [msgspec.json.encode(c.labels).decode() for c, _ in changes],
+                "annotations": [
+                    msgspec.json.encode({"summary": c.summary, "runbook": c.runbook}).decode()
+                    for c, _ in changes
+                ],
+                "received_at": pa.array([d.received_ns / 1e9 for _, d in changes], pa.float64()),
+                "stream_seq": pa.array([d.stream_seq for _, d in changes], pa.uint64()),
+            }
+        )
+        with self.lock:
+            self.con.execute("BEGIN TRANSACTION")
+            try:
+                n = self._append("alerts", data)
+                self.con.execute("COMMIT")
+            except BaseException:
+                self.con.execute("ROLLBACK")
+                raise
+        return n
 
     def write(
         self, events: list[tuple[Envelope, Delivery]], bad: list[tuple[Delivery, EventError | str]]
