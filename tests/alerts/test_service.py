@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import RunningStore
+from tests.http_capture import Capture, capture
 from tradewire.consumers.alerts import AlertsConfig, AlertsService
 from tradewire.consumers.embedded import EmbeddedNats
 from tradewire.publisher import Publisher
@@ -20,36 +18,9 @@ from tradewire.publisher import Publisher
 pytestmark = pytest.mark.nats
 
 
-class Receiver:
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        received = self.bodies
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                n = int(self.headers["Content-Length"])
-                received.append(json.loads(self.rfile.read(n)))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.close()
+def receiver() -> Iterator[Capture]:
+    yield from capture()
 
 
 def rules_file(tmp_path: Path, url: str) -> Path:
@@ -93,9 +64,9 @@ async def wait_for(pred: Any, timeout: float = 15.0) -> None:
 
 
 async def test_crossing_pages_once_resolves_once_and_survives_a_restart(
-    nats_server: EmbeddedNats, receiver: Receiver, tmp_path: Path
+    nats_server: EmbeddedNats, receiver: Capture, tmp_path: Path
 ) -> None:
-    rules = rules_file(tmp_path, receiver.url)
+    rules = rules_file(tmp_path, receiver.url + "/hook")
     svc, task = await start(nats_server.url, rules)
     async with Publisher(
         "bot-dd", url=nats_server.url, outbox_dir=tmp_path / "o", heartbeat_interval_s=0
@@ -145,13 +116,13 @@ async def test_crossing_pages_once_resolves_once_and_survives_a_restart(
 
 
 async def test_state_changes_are_published_on_alert_subjects_and_stored(
-    nats_server: EmbeddedNats, receiver: Receiver, tmp_path: Path, store: RunningStore
+    nats_server: EmbeddedNats, receiver: Capture, tmp_path: Path, store: RunningStore
 ) -> None:
     import nats
 
     from tradewire.schemas import AlertChange, Subjects
 
-    svc, task = await start(nats_server.url, rules_file(tmp_path, receiver.url))
+    svc, task = await start(nats_server.url, rules_file(tmp_path, receiver.url + "/hook"))
     nc = await nats.connect(nats_server.url)
     got: list[AlertChange] = []
     import msgspec
@@ -179,5 +150,60 @@ async def test_state_changes_are_published_on_alert_subjects_and_stored(
         (got[0].id, "Drawdown", "bot-p", "firing", 11.0)
     ]
     await nc.close()
+    svc.stop()
+    assert await task == 0
+
+
+async def test_silence_holds_back_the_page_until_unsilenced_and_survives_a_restart(
+    nats_server: EmbeddedNats, receiver: Capture, tmp_path: Path, capsys: Any
+) -> None:
+    from tradewire.consumers.cli import main
+
+    url = nats_server.url
+    code = await asyncio.to_thread(
+        main,
+        [
+            "alerts",
+            "silence",
+            "--bot",
+            "bot-s",
+            "--for",
+            "1h",
+            "--comment",
+            "deploy (ana)",
+            "--nats-url",
+            url,
+        ],
+    )
+    assert code == 0
+    silence_id = capsys.readouterr().out.split()[0]
+    rules = rules_file(tmp_path, receiver.url + "/hook")
+    svc, task = await start(url, rules)
+    assert len(svc.silences.silences) == 1
+    async with Publisher(
+        "bot-s", url=url, outbox_dir=tmp_path / "s", heartbeat_interval_s=0
+    ) as tel:
+        tel.risk(drawdown_pct=20)
+        assert await tel.flush(10)
+        await wait_for(lambda: svc.notifier.held["hook"] == 1)
+        await asyncio.sleep(0.5)
+        assert receiver.bodies == []  # silenced: evaluated and published, not paged
+        svc.stop()
+        assert await task == 0
+        svc, task = await start(url, rules)  # the silence is still there after a restart
+        await asyncio.sleep(0.5)
+        assert receiver.bodies == []
+        assert await asyncio.to_thread(main, ["alerts", "list", "--nats-url", url]) == 0
+        listing = capsys.readouterr().out
+        assert "Drawdown" in listing and "[silenced]" in listing and silence_id in listing
+        assert (
+            await asyncio.to_thread(main, ["alerts", "unsilence", silence_id, "--nats-url", url])
+            == 0
+        )
+        await wait_for(lambda: len(receiver.bodies) == 1)  # still firing: paged now
+    assert receiver.bodies[0]["status"] == "firing"
+    assert (
+        await asyncio.to_thread(main, ["alerts", "unsilence", silence_id, "--nats-url", url]) == 1
+    )
     svc.stop()
     assert await task == 0

@@ -14,7 +14,8 @@ from tradewire.publisher import Publisher, default_outbox_dir, ensure_events_str
 from tradewire.schemas import KINDS, Subjects, json_schema_text
 
 from ._nats import configured_url, nats_url
-from .alerts import AlertsService, RuleError, load_alerts_config, load_rules, parse_receivers
+from .alerts import AlertsService, RuleError, load_alerts_config
+from .alerts_cli import add_alerts_commands, run_alerts_command
 from .demo import run_demo
 from .embedded import NatsServerNotFound
 from .importers import ImportResult, gpt_trader_events, read_events_db, read_events_jsonl
@@ -45,8 +46,6 @@ _EPILOG_IMPORT = """example:
       --nats-url nats://127.0.0.1:4222
   tradewire import gpt-trader --events-jsonl events.jsonl --bot gpt-prod --dry-run
 re-running it stores nothing twice: ids are derived from the log itself"""
-_EPILOG_ALERTS = """example:
-  tradewire alerts check my_rules.yaml"""
 _EPILOG_SERVE = """example:
   tradewire serve store --nats-url nats://127.0.0.1:4222 --db /var/lib/tradewire/fleet.duckdb
   tradewire serve store --config /etc/tradewire/store.toml   # [store] table, same names
@@ -182,10 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     a = _service(serve_sub, "alerts", "rules on the stream, notifications", 8203)
     a.add_argument("--rules", help="rules YAML (default: the shipped default rules)")
 
-    p = _command(sub, "alerts", "alert rules tools", _EPILOG_ALERTS)
-    alerts_sub = p.add_subparsers(dest="alerts", required=True)
-    c = alerts_sub.add_parser("check", help="validate a rules file")
-    c.add_argument("rules", type=Path)
+    add_alerts_commands(sub)
 
     m = _service(serve_sub, "metrics", "fleet events as Prometheus metrics", 8202)
     m.add_argument(
@@ -421,13 +417,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             return _serve(args)
         if args.command == "alerts":
-            rules = load_rules(args.rules)
-            parse_receivers(rules.receivers)
-            print(
-                f"{args.rules}: {len(rules.rules)} rule(s) OK: "
-                + ", ".join(r.name for r in rules.rules)
-            )
-            return 0
+            return run_alerts_command(args)
         if args.command == "import":
             return asyncio.run(_import(args))
         if args.command == "report":

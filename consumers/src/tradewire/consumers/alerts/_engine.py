@@ -210,13 +210,29 @@ class Engine:
 
     def _change(self, rule: Rule, inst: Instance, state: str, now: float) -> AlertChange:
         inst.state = state
+        return self._describe(rule, inst, f"{inst.fingerprint}-{int(now * 1000)}-{state}", now)
+
+    def firing(self) -> list[AlertChange]:
+        """The alerts firing now, each as its latest firing change would read."""
+        return [
+            self._describe(
+                self.rules[i.rule],
+                i,
+                f"{i.fingerprint}-{int((i.active_since or 0) * 1000)}-firing",
+                i.active_since or 0.0,
+            )
+            for i in self.instances.values()
+            if i.state == "firing" and i.rule in self.rules
+        ]
+
+    def _describe(self, rule: Rule, inst: Instance, change_id: str, now: float) -> AlertChange:
         threshold = dict(rule.levels()).get(inst.severity)
         return AlertChange(
-            id=f"{inst.fingerprint}-{int(now * 1000)}-{state}",
+            id=change_id,
             fingerprint=inst.fingerprint,
             rule=rule.name,
             bot=inst.bot,
-            state=state,  # type: ignore[arg-type]
+            state=inst.state,  # type: ignore[arg-type]
             severity=inst.severity,  # type: ignore[arg-type]
             ts=now,
             active_since=inst.active_since,

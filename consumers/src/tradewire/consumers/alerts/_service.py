@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import msgspec
-from nats.js.api import KeyValueConfig
 from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
@@ -29,13 +28,19 @@ from tradewire.publisher import ensure_alerts_stream, ensure_events_stream
 from tradewire.schemas import ALERTS_CONSUMER, AlertChange, EventError, decode
 
 from ._engine import Engine
-from ._notify import Notifier, parse_receivers
+from ._notify import Notifier
+from ._receivers import parse_receivers
 from ._rules import DEFAULT_RULES, RuleError, load_rules
+from ._silences import SilenceWatch, open_bucket
 
-__all__ = ["AlertsConfig", "AlertsService", "load_alerts_config"]
+__all__ = ["FIRING_KEY", "AlertsConfig", "AlertsService", "load_alerts_config"]
 
 log = logging.getLogger("tradewire.alerts")
 _STATE_KEY = "engine"
+# The alerts firing now, as a JSON list of AlertChange: what `alerts list` shows and
+# the metrics service exports.
+FIRING_KEY = "firing"
+_NOTIFIED_KEY = "notified"  # per receiver, when each firing alert was last sent
 
 
 class AlertsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -70,11 +75,13 @@ class AlertsService(ConsumerService):
         super().__init__(config)
         self.config = config
         path = Path(config.rules) if config.rules else DEFAULT_RULES
+        self.silences = SilenceWatch()
         try:
             rule_file = load_rules(path)
-            self.notifier = Notifier(parse_receivers(rule_file.receivers))
+            receivers = parse_receivers(rule_file.receivers)
         except (RuleError, ValueError) as exc:
             raise ConfigError(str(exc)) from None
+        self.notifier = Notifier(receivers, silenced=self.silences.silenced)
         self.engine = Engine(rule_file.rules)
         self.published: Counter[str] = Counter()
         self._kv: KeyValue | None = None
@@ -99,7 +106,11 @@ class AlertsService(ConsumerService):
         while True:
             await asyncio.sleep(self.config.tick_s)
             try:
-                await self._emit(self.engine.tick(time.time()))
+                now = time.time()
+                await self._emit(self.engine.tick(now))
+                self.notifier.flush(now)  # group waits, repeats, silences that ended
+                if self.notifier.dirty:
+                    await self._save()
             except Exception:  # one bad tick must not stop the clock
                 log.exception("alert evaluation failed")
 
@@ -118,7 +129,7 @@ class AlertsService(ConsumerService):
                 )
             except Exception as exc:
                 log.error("publishing %s %s failed: %r", change.rule, change.state, exc)
-            self.notifier.notify(change)
+            self.notifier.notify(change, time.time())
         await self._save()
 
     # -- state ---------------------------------------------------------------------------------
@@ -127,22 +138,27 @@ class AlertsService(ConsumerService):
             return
         try:
             await self._kv.put(_STATE_KEY, msgspec.json.encode(self.engine.export_state()))
+            await self._kv.put(FIRING_KEY, msgspec.json.encode(self.engine.firing()))
+            self.notifier.dirty = False
+            await self._kv.put(_NOTIFIED_KEY, msgspec.json.encode(self.notifier.export_state()))
         except Exception as exc:  # state is saved again at the next change
             log.error("saving alert state failed: %r", exc)
 
     async def _load(self) -> None:
         assert self.nc is not None
-        js = self.nc.jetstream()
-        try:
-            self._kv = await js.key_value(self.config.state_bucket)
-        except Exception:
-            self._kv = await js.create_key_value(
-                KeyValueConfig(bucket=self.config.state_bucket, history=1, max_value_size=8 << 20)
-            )
+        self._kv = await open_bucket(self.nc, self.config.state_bucket)
         with contextlib.suppress(KeyNotFoundError):
             entry = await self._kv.get(_STATE_KEY)
             if entry.value:
                 self.engine.import_state(msgspec.json.decode(entry.value))
+        notified: dict[str, dict[str, float | None]] = {}
+        with contextlib.suppress(KeyNotFoundError):
+            entry = await self._kv.get(_NOTIFIED_KEY)
+            if entry.value:
+                notified = msgspec.json.decode(entry.value, type=type(notified))
+        # Sent before the restart stays sent (no re-page); held by a silence stays held.
+        self.notifier.restore(self.engine.firing(), notified, time.time())
+        await self.silences.start(self._kv)
 
     async def _replay_windows(self) -> int:
         """Fill count/ratio/quantile windows from the stream's recent events (no alerts)."""
@@ -178,6 +194,7 @@ class AlertsService(ConsumerService):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
         await self._save()
+        await self.silences.stop()
         await self.notifier.drain()
 
     async def refresh(self) -> None:
@@ -187,12 +204,17 @@ class AlertsService(ConsumerService):
         )
         self.health.checks["notifications"] = Check(
             ok=not self.notifier.failed,
-            details={"sent": dict(self.notifier.sent), "failed": dict(self.notifier.failed)},
+            details={
+                "sent": dict(self.notifier.sent),
+                "failed": dict(self.notifier.failed),
+                "held_by_silences": dict(self.notifier.held),
+            },
         )
         self.health.checks["alerts"] = Check(
             details={
                 "rules": len(self.engine.rules),
                 "firing": firing,
                 "published": dict(self.published),
+                "silences": sum(s.active(time.time()) for s in self.silences.silences.values()),
             }
         )

@@ -1,0 +1,177 @@
+"""``tradewire alerts ...``: check a rules file, silence, unsilence, list."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import getpass
+import json
+import sys
+import time
+from pathlib import Path
+
+import msgspec
+import nats
+from nats.js.errors import KeyNotFoundError
+
+from tradewire.schemas import AlertChange
+
+from ._nats import configured_url
+from .alerts import (
+    Silence,
+    add_silence,
+    list_silences,
+    load_rules,
+    open_bucket,
+    parse_duration,
+    parse_receivers,
+    remove_silence,
+)
+from .alerts._service import FIRING_KEY
+
+__all__ = ["add_alerts_commands", "run_alerts_command"]
+
+EPILOG = """examples:
+  tradewire alerts check my_rules.yaml
+  tradewire alerts silence --rule BotDown --bot bot-7 --for 2h --comment "host reboot (ana)"
+  tradewire alerts list
+  tradewire alerts unsilence 3f9a0c1b2d4e
+silence, unsilence and list talk to NATS (--nats-url or $TRADEWIRE_NATS_URL), where the
+alerts service keeps its state and silences."""
+
+_BUCKET = "tradewire_alerts"
+
+
+def add_alerts_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "alerts",
+        help="alert rules, silences, firing alerts",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    alerts_sub = p.add_subparsers(dest="alerts", required=True)
+    c = alerts_sub.add_parser("check", help="validate a rules file")
+    c.add_argument("rules", type=Path)
+
+    s = alerts_sub.add_parser("silence", help="mute notifications for matching alerts")
+    s.add_argument("--rule", default="", help="rule name (default: any)")
+    s.add_argument("--bot", default="", help="bot id (default: any)")
+    s.add_argument(
+        "--label", action="append", default=[], metavar="K=V", help="label matcher, repeatable"
+    )
+    s.add_argument("--for", dest="duration", required=True, help="how long, e.g. 30m, 2h")
+    s.add_argument("--comment", required=True, help="why, and who to ask")
+    s.add_argument("--by", default="", help="who (default: the current user)")
+
+    u = alerts_sub.add_parser("unsilence", help="end a silence now")
+    u.add_argument("id", help="the silence id `alerts silence` printed")
+
+    ls = alerts_sub.add_parser("list", help="firing alerts and silences")
+    ls.add_argument("--all", action="store_true", help="include silences that ended")
+    ls.add_argument("--format", choices=["text", "json"], default="text")
+
+    for q in (s, u, ls):
+        q.add_argument("--nats-url", help="NATS server URL (default $TRADEWIRE_NATS_URL)")
+        q.add_argument("--bucket", default=_BUCKET, help=f"state bucket (default {_BUCKET})")
+
+
+def run_alerts_command(args: argparse.Namespace) -> int:
+    if args.alerts == "check":
+        rules = load_rules(args.rules)
+        parse_receivers(rules.receivers)
+        names = ", ".join(r.name for r in rules.rules)
+        print(f"{args.rules}: {len(rules.rules)} rule(s) OK: {names}")
+        return 0
+    url = configured_url(args.nats_url)
+    if not url:
+        raise ValueError("no NATS URL: pass --nats-url or set TRADEWIRE_NATS_URL")
+    return asyncio.run(_with_nats(args, url))
+
+
+def _labels(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--label {item!r}: use key=value")
+        out[key] = value
+    return out
+
+
+def _when(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+async def _with_nats(args: argparse.Namespace, url: str) -> int:
+    nc = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=0)
+    try:
+        kv = await open_bucket(nc, args.bucket)
+        if args.alerts == "silence":
+            seconds = parse_duration(args.duration)
+            if not 0 < seconds <= 90 * 86400:
+                raise ValueError("--for: between 1s and 90 days")
+            now = time.time()
+            silence = Silence(
+                rule=args.rule,
+                bot=args.bot,
+                labels=_labels(args.label),
+                starts_at=now,
+                ends_at=now + seconds,
+                comment=args.comment,
+                created_by=args.by or getpass.getuser(),
+            )
+            await add_silence(kv, silence)
+            print(f"{silence.id} (until {_when(silence.ends_at)})")
+            return 0
+        if args.alerts == "unsilence":
+            if not await remove_silence(kv, args.id):
+                print(f"tradewire alerts unsilence: no silence {args.id}", file=sys.stderr)
+                return 1
+            print(f"{args.id} removed")
+            return 0
+        silences = await list_silences(kv)
+        try:
+            entry = await kv.get(FIRING_KEY)
+            firing = msgspec.json.decode(entry.value or b"[]", type=list[AlertChange])
+        except KeyNotFoundError:
+            firing = []
+        now = time.time()
+        if not args.all:
+            silences = [s for s in silences if s.ends_at > now]
+        _print_list(firing, silences, now, args.format)
+        return 0
+    finally:
+        await nc.close()
+
+
+def _print_list(firing: list[AlertChange], silences: list[Silence], now: float, fmt: str) -> None:
+    if fmt == "json":
+        print(json.dumps(msgspec.to_builtins({"firing": firing, "silences": silences}), indent=2))
+        return
+    print(f"FIRING ({len(firing)})")
+    for a in sorted(firing, key=lambda a: (a.severity != "critical", a.rule, a.bot)):
+        labels = " ".join(f"{k}={v}" for k, v in sorted(a.labels.items()))
+        muted = any(s.active(now) and s.matches(a) for s in silences)
+        since = _when(a.active_since or a.ts)
+        value = f"{a.value:g}" if a.value is not None else "-"
+        print(
+            f"  {a.severity:<8} {a.rule:<24} {a.bot:<16} {labels:<20} since {since}"
+            f"  value {value}{'  [silenced]' if muted else ''}"
+        )
+    print(f"SILENCES ({len(silences)})")
+    for s in silences:
+        matchers = " ".join(
+            x
+            for x in (
+                f"rule={s.rule}" if s.rule else "",
+                f"bot={s.bot}" if s.bot else "",
+                *(f"{k}={v}" for k, v in sorted(s.labels.items())),
+            )
+            if x
+        )
+        state = "active" if s.active(now) else ("ended" if s.ends_at <= now else "pending")
+        print(
+            f"  {s.id}  {state:<7} {matchers:<32} until {_when(s.ends_at)}"
+            f"  by {s.created_by}: {s.comment}"
+        )

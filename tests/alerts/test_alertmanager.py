@@ -1,0 +1,151 @@
+"""The alertmanager receiver against a real Alertmanager (Debian's prometheus-alertmanager):
+it accepts our postable alerts, routes them to its own webhook, and resolves them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from tests.conftest import need_external
+from tests.http_capture import Capture, capture
+from tradewire.consumers.alerts import Notifier, parse_receivers
+from tradewire.schemas import AlertChange
+
+
+def alertmanager_binary() -> str:
+    for name in ("alertmanager", "prometheus-alertmanager"):
+        found = shutil.which(name)
+        if found:
+            return found
+    need_external("alertmanager", "install Debian's prometheus-alertmanager")
+    raise AssertionError("unreachable")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def hook() -> Iterator[Capture]:
+    yield from capture()
+
+
+@pytest.fixture
+def alertmanager(tmp_path: Path, hook: Capture) -> Iterator[str]:
+    binary = alertmanager_binary()
+    config = tmp_path / "am.yml"
+    config.write_text(
+        f"""
+route:
+  receiver: hook
+  group_by: [alertname, bot]
+  group_wait: 0s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: hook
+    webhook_configs:
+      - url: {hook.url}/from-alertmanager
+        send_resolved: true
+"""
+    )
+    port = free_port()
+    log = (tmp_path / "am.log").open("w")
+    proc = subprocess.Popen(
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.path={tmp_path / 'am-data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+            "--log.level=warn",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/-/ready", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            assert proc.poll() is None, (tmp_path / "am.log").read_text()
+            assert time.monotonic() < deadline, "alertmanager did not become ready"
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()  # only the process this fixture started
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def am_alerts(url: str) -> list[dict[str, Any]]:
+    with urllib.request.urlopen(url + "/api/v2/alerts", timeout=5) as r:
+        data: list[dict[str, Any]] = json.loads(r.read())
+        return data
+
+
+async def wait_until(pred: Any, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.1)
+
+
+async def test_alerts_forwarded_to_alertmanager_fire_and_resolve(
+    alertmanager: str, hook: Capture
+) -> None:
+    n = Notifier(parse_receivers([{"name": "am", "type": "alertmanager", "url": alertmanager}]))
+    now = time.time()
+    fire = AlertChange(
+        id="fp-am-1",
+        fingerprint="fpam",
+        rule="BotDown",
+        bot="bot-7",
+        state="firing",
+        severity="critical",
+        ts=now,
+        active_since=now - 5,
+        value=130.0,
+        summary="No heartbeat from the bot",
+        runbook="docs/runbooks.md#botdown",
+    )
+    n.notify(fire, now)
+    await n.drain()
+    assert n.sent["am"] == 1, dict(n.failed)
+    held = am_alerts(alertmanager)
+    assert [a["labels"] for a in held] == [
+        {"alertname": "BotDown", "bot": "bot-7", "severity": "critical"}
+    ]
+    assert held[0]["status"]["state"] == "active"
+    assert held[0]["annotations"]["runbook_url"] == "docs/runbooks.md#botdown"
+    await wait_until(lambda: len(hook.requests) >= 1)
+    assert hook.bodies[0]["status"] == "firing"
+    assert hook.bodies[0]["alerts"][0]["labels"]["bot"] == "bot-7"
+
+    resolved = msgspec.structs.replace(fire, id="fp-am-2", state="resolved", ts=time.time())
+    n.notify(resolved, time.time())
+    await n.drain()
+    await wait_until(lambda: any(b["status"] == "resolved" for b in hook.bodies))
+    assert am_alerts(alertmanager) == []  # no longer active there either
