@@ -207,3 +207,36 @@ async def test_silence_holds_back_the_page_until_unsilenced_and_survives_a_resta
     )
     svc.stop()
     assert await task == 0
+
+
+async def test_metrics_service_exports_the_firing_alerts(
+    nats_server: EmbeddedNats, receiver: Capture, tmp_path: Path
+) -> None:
+    from tests.metrics.test_service import get
+    from tests.metrics.test_service import start as start_metrics
+
+    metrics, mtask = await start_metrics(nats_server.url)
+    series = (
+        'tradewire_alert_firing{bot="bot-m",alertname="Drawdown",severity="warning",labels=""} 1.0'
+    )
+
+    async def scrape() -> str:
+        _, _, body = await asyncio.to_thread(get, metrics, "/metrics")
+        return body.decode()
+
+    assert series not in await scrape()  # no alerts bucket yet: no series, no error
+    svc, task = await start(nats_server.url, rules_file(tmp_path, receiver.url + "/hook"))
+    async with Publisher(
+        "bot-m", url=nats_server.url, outbox_dir=tmp_path / "m", heartbeat_interval_s=0
+    ) as tel:
+        tel.risk(drawdown_pct=12)
+        assert await tel.flush(10)
+        await wait_for(lambda: len(receiver.bodies) == 1)
+        assert series in await scrape()
+        tel.risk(drawdown_pct=1)
+        assert await tel.flush(10)
+        await wait_for(lambda: len(receiver.bodies) == 2)
+    assert "tradewire_alert_firing{" not in await scrape()
+    for s, t in ((svc, task), (metrics, mtask)):
+        s.stop()
+        assert await t == 0

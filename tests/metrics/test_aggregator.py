@@ -201,8 +201,10 @@ def test_catalog_is_fully_covered(agg: Aggregator) -> None:
         for n, f in agg.registry.families.items()
         if not (f.hists if f.kind == "histogram" else list(f.samples(T0)))
     ]
-    # Only the quarantine, duplicate, overflow and lag series need other inputs.
+    # Only the quarantine, duplicate, overflow and lag series need other inputs, and
+    # alert_firing comes from the alerts service (test_alert_firing_series below).
     assert sorted(empty) == [
+        "alert_firing",
         "pipeline_consumer_lag",
         "pipeline_duplicates_total",
         "pipeline_label_overflow_total",
@@ -291,3 +293,29 @@ def test_signals_use_configured_thresholds(agg: Aggregator) -> None:
     assert summarize(list(by.values()))["message"] == "1 critical signal(s), 2 warning(s)"
     t["order_error_rate"] = (0.9, 0.95)
     assert {s["name"]: s["status"] for s in signals(agg, T0, t)}["order_error_rate"] == "OK"
+
+
+def test_alert_firing_series_replace_the_previous_set(agg: Aggregator) -> None:
+    from tradewire.schemas import AlertChange
+
+    def firing(bot: str, labels: dict[str, str]) -> AlertChange:
+        return AlertChange(
+            id=f"x-{bot}",
+            fingerprint=f"x{bot}",
+            rule="DataQualityLow",
+            bot=bot,
+            state="firing",
+            severity="critical",
+            ts=T0,
+            labels=labels,
+        )
+
+    agg.set_alerts([firing("b1", {"symbol": "BTC-USD", "venue": "x"}), firing("b2", {})])
+    text = agg.registry.render(T0)
+    assert (
+        'tw_alert_firing{bot="b1",alertname="DataQualityLow",severity="critical",'
+        'labels="symbol=BTC-USD,venue=x"} 1.0' in text
+    )
+    assert 'bot="b2",alertname="DataQualityLow"' in text
+    agg.set_alerts([firing("b2", {})])
+    assert 'tw_alert_firing{bot="b1"' not in agg.registry.render(T0)

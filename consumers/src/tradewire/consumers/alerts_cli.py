@@ -19,6 +19,7 @@ from tradewire.schemas import AlertChange
 
 from ._nats import configured_url
 from .alerts import (
+    FIRING_KEY,
     Silence,
     add_silence,
     list_silences,
@@ -28,7 +29,6 @@ from .alerts import (
     parse_receivers,
     remove_silence,
 )
-from .alerts._service import FIRING_KEY
 
 __all__ = ["add_alerts_commands", "run_alerts_command"]
 

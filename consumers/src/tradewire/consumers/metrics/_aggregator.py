@@ -17,6 +17,7 @@ import msgspec
 
 from tradewire.schemas import (
     Account,
+    AlertChange,
     BrokerCall,
     Cycle,
     DataQuality,
@@ -359,6 +360,17 @@ class Aggregator:
                 "consumer",
             )
         )
+        # Like Prometheus' ALERTS: 1 per alert firing now. `labels` holds the rule's
+        # extra labels (e.g. symbol=BTC-USD) as k=v pairs: their names vary by rule.
+        self.alert_firing = r.add(
+            F(
+                "alert_firing",
+                "gauge",
+                (*b, "alertname", "severity", "labels"),
+                "1 for each alert the alerts service has firing",
+                "alerts service (state in NATS KV)",
+            )
+        )
         self.latency = r.add(
             F(
                 "pipeline_event_latency_seconds",
@@ -627,6 +639,19 @@ class Aggregator:
                 self.label(bot, "error_type", ev.error_type),
             )
         )
+
+    def set_alerts(self, firing: list[AlertChange]) -> None:
+        """Replace the firing alerts (the alerts service's current list)."""
+        fam = self.alert_firing
+        fam.values = {
+            (
+                a.bot,
+                a.rule,
+                a.severity,
+                ",".join(f"{k}={v}" for k, v in sorted(a.labels.items())),
+            ): 1.0
+            for a in firing
+        }
 
     def snapshot(self, now: float) -> dict[str, Any]:
         """``/metrics.json``: every current value, plus each bot's latest order and account."""

@@ -21,6 +21,7 @@ class MetricsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     http_host: str = "127.0.0.1"
     http_port: int = 8202
     metric_prefix: str = "tradewire"
+    alerts_bucket: str = "tradewire_alerts"  # where the alerts service keeps what fires
     max_batch: int = 5000
     max_wait_s: float = 0.05  # metrics should move within a scrape, not a second
     ack_wait_s: float = 10.0

@@ -7,6 +7,11 @@ import logging
 import time
 from collections.abc import Sequence
 
+import msgspec
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError
+from nats.js.kv import KeyValue
+
+from tradewire.consumers.alerts import FIRING_KEY
 from tradewire.consumers.runtime import (
     Acks,
     Check,
@@ -16,7 +21,7 @@ from tradewire.consumers.runtime import (
     read_history,
 )
 from tradewire.publisher import ensure_events_stream
-from tradewire.schemas import Event, EventError, decode
+from tradewire.schemas import AlertChange, Event, EventError, decode
 
 from ._aggregator import Aggregator, Limits, Window
 from ._config import MetricsConfig
@@ -47,6 +52,7 @@ class MetricsService(ConsumerService):
         )
         self.agg.window = Window(config.signal_window_s)
         self.seeded = 0
+        self._alerts_kv: KeyValue | None = None
 
     # -- events ---------------------------------------------------------------------------
     def _decode(self, d: Delivery) -> Event:
@@ -75,7 +81,22 @@ class MetricsService(ConsumerService):
         return await read_history(self.nc, self.subjects, lambda ev: self.agg.apply(ev, seed=True))
 
     # -- HTTP -------------------------------------------------------------------------------
+    async def _read_alerts(self) -> None:
+        """The alerts firing now, from the alerts service's bucket (absent: none yet)."""
+        assert self.nc is not None
+        try:
+            if self._alerts_kv is None:
+                self._alerts_kv = await self.nc.jetstream().key_value(self.config.alerts_bucket)
+            entry = await self._alerts_kv.get(FIRING_KEY)
+            self.agg.set_alerts(msgspec.json.decode(entry.value or b"[]", type=list[AlertChange]))
+        except (BucketNotFoundError, KeyNotFoundError):
+            self.agg.set_alerts([])
+        except Exception as exc:  # keep the last known set; the scrape must still answer
+            log.warning("reading firing alerts failed: %r", exc)
+
     async def _metrics(self, headers: dict[str, str]) -> tuple[int, str, bytes]:
+        if self.nc is not None and self.nc.is_connected:
+            await self._read_alerts()
         om = "application/openmetrics-text" in headers.get("accept", "")
         text = self.agg.registry.render(time.time(), openmetrics=om)
         return 200, OPENMETRICS if om else TEXT, text.encode()
