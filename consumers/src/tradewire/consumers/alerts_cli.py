@@ -19,6 +19,7 @@ from tradewire.schemas import AlertChange
 
 from ._nats import configured_url
 from .alerts import (
+    DEFAULT_RULES,
     FIRING_KEY,
     Silence,
     add_silence,
@@ -29,8 +30,9 @@ from .alerts import (
     parse_receivers,
     remove_silence,
 )
+from .alerts._promql import export_prometheus
 
-__all__ = ["add_alerts_commands", "run_alerts_command"]
+__all__ = ["add_alerts_commands", "add_rules_commands", "run_alerts_command", "run_rules_command"]
 
 EPILOG = """examples:
   tradewire alerts check my_rules.yaml
@@ -74,6 +76,40 @@ def add_alerts_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     for q in (s, u, ls):
         q.add_argument("--nats-url", help="NATS server URL (default $TRADEWIRE_NATS_URL)")
         q.add_argument("--bucket", default=_BUCKET, help=f"state bucket (default {_BUCKET})")
+
+
+RULES_EPILOG = """examples:
+  tradewire rules export --prometheus -o tradewire.rules.yml
+  tradewire rules export --prometheus --rules my_rules.yaml --metric-prefix gpt_trader
+rules with no matching metric are listed as skipped (in the file and on stderr)."""
+
+
+def add_rules_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "rules",
+        help="alert rules in other systems' formats",
+        epilog=RULES_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    rules_sub = p.add_subparsers(dest="rules_command", required=True)
+    e = rules_sub.add_parser("export", help="export rules")
+    e.add_argument(
+        "--prometheus", action="store_true", required=True, help="as Prometheus alerting rules"
+    )
+    e.add_argument("--rules", type=Path, default=DEFAULT_RULES, help="rules YAML (default: ours)")
+    e.add_argument("--metric-prefix", default="tradewire", help="the metrics service's prefix")
+    e.add_argument("-o", "--output", type=Path, help="file to write (default stdout)")
+
+
+def run_rules_command(args: argparse.Namespace) -> int:
+    text, skipped = export_prometheus(load_rules(args.rules).rules, args.metric_prefix)
+    if args.output:
+        args.output.write_text(text)
+    else:
+        sys.stdout.write(text)
+    for name, why in skipped:
+        print(f"skipped {name}: {why}", file=sys.stderr)
+    return 0
 
 
 def run_alerts_command(args: argparse.Namespace) -> int:

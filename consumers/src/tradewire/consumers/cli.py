@@ -15,7 +15,12 @@ from tradewire.schemas import KINDS, Subjects, json_schema_text
 
 from ._nats import configured_url, nats_url
 from .alerts import AlertsService, RuleError, load_alerts_config
-from .alerts_cli import add_alerts_commands, run_alerts_command
+from .alerts_cli import (
+    add_alerts_commands,
+    add_rules_commands,
+    run_alerts_command,
+    run_rules_command,
+)
 from .demo import run_demo
 from .embedded import NatsServerNotFound
 from .importers import ImportResult, gpt_trader_events, read_events_db, read_events_jsonl
@@ -182,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--rules", help="rules YAML (default: the shipped default rules)")
 
     add_alerts_commands(sub)
+    add_rules_commands(sub)
 
     m = _service(serve_sub, "metrics", "fleet events as Prometheus metrics", 8202)
     m.add_argument(
@@ -418,6 +424,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args)
         if args.command == "alerts":
             return run_alerts_command(args)
+        if args.command == "rules":
+            return run_rules_command(args)
         if args.command == "import":
             return asyncio.run(_import(args))
         if args.command == "report":
