@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import duckdb
 import msgspec
 import nats
 from nats.js.errors import KeyNotFoundError
@@ -30,6 +31,7 @@ from .alerts import (
     parse_receivers,
     remove_silence,
 )
+from .alerts._backtest import backtest
 from .alerts._promql import export_prometheus
 
 __all__ = ["add_alerts_commands", "add_rules_commands", "run_alerts_command", "run_rules_command"]
@@ -39,6 +41,8 @@ EPILOG = """examples:
   tradewire alerts silence --rule BotDown --bot bot-7 --for 2h --comment "host reboot (ana)"
   tradewire alerts list
   tradewire alerts unsilence 3f9a0c1b2d4e
+  tradewire alerts backtest --db fleet.duckdb --rules my_rules.yaml \\
+      --from 2026-11-01 --to 2026-11-21
 silence, unsilence and list talk to NATS (--nats-url or $TRADEWIRE_NATS_URL), where the
 alerts service keeps its state and silences."""
 
@@ -72,6 +76,15 @@ def add_alerts_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     ls = alerts_sub.add_parser("list", help="firing alerts and silences")
     ls.add_argument("--all", action="store_true", help="include silences that ended")
     ls.add_argument("--format", choices=["text", "json"], default="text")
+
+    b = alerts_sub.add_parser("backtest", help="replay rules over the store's history")
+    b.add_argument("--db", type=Path, required=True, help="the store's DuckDB file")
+    b.add_argument("--rules", type=Path, default=DEFAULT_RULES, help="rules YAML (default: ours)")
+    b.add_argument("--from", dest="start", help="UTC date/time or epoch s (default: --to - 24h)")
+    b.add_argument("--to", dest="end", help="UTC date/time or epoch seconds (default: now)")
+    b.add_argument("--bot", action="append", default=[], help="only this bot, repeatable")
+    b.add_argument("--step", default="5s", help="clock step for absence/for (default 5s)")
+    b.add_argument("--format", choices=["text", "json"], default="text")
 
     for q in (s, u, ls):
         q.add_argument("--nats-url", help="NATS server URL (default $TRADEWIRE_NATS_URL)")
@@ -119,6 +132,8 @@ def run_alerts_command(args: argparse.Namespace) -> int:
         names = ", ".join(r.name for r in rules.rules)
         print(f"{args.rules}: {len(rules.rules)} rule(s) OK: {names}")
         return 0
+    if args.alerts == "backtest":
+        return _backtest(args)
     url = configured_url(args.nats_url)
     if not url:
         raise ValueError("no NATS URL: pass --nats-url or set TRADEWIRE_NATS_URL")
@@ -211,3 +226,69 @@ def _print_list(firing: list[AlertChange], silences: list[Silence], now: float, 
             f"  {s.id}  {state:<7} {matchers:<32} until {_when(s.ends_at)}"
             f"  by {s.created_by}: {s.comment}"
         )
+
+
+def _time(text: str, name: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        msg = f"{name} {text!r}: use 2026-11-20, 2026-11-20T06:00 or epoch seconds"
+        raise ValueError(msg) from None
+    return (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).timestamp()
+
+
+def _backtest(args: argparse.Namespace) -> int:
+    end = _time(args.end, "--to") if args.end else time.time()
+    start = _time(args.start, "--from") if args.start else end - 86400
+    step = parse_duration(args.step)
+    if start >= end:
+        raise ValueError("--from must be before --to")
+    if not 0.1 <= step <= 3600:
+        raise ValueError("--step: between 0.1s and 1h")
+    rules = load_rules(args.rules).rules
+    if not args.db.exists():
+        raise ValueError(f"{args.db}: no such file")
+    try:
+        con = duckdb.connect(str(args.db), read_only=True, config={"enable_external_access": False})
+    except duckdb.IOException as exc:
+        raise ValueError(
+            f"{args.db}: cannot open read-only ({exc}); while the store runs, backtest a copy"
+            " (DuckDB lets one process hold a file it writes)"
+        ) from None
+    try:
+        result = backtest(con, rules, start, end, bots=args.bot, step_s=step)
+    finally:
+        con.close()
+    if args.format == "json":
+        print(
+            json.dumps(
+                msgspec.to_builtins(
+                    {"events": result.events, "episodes": [vars(e) for e in result.episodes]}
+                ),
+                indent=2,
+            )
+        )
+        return 0
+    print(
+        f"backtest: {len(rules)} rule(s), {_when(start)} .. {_when(end)}, "
+        f"{result.events} event(s), {len(result.episodes)} alert(s)"
+    )
+    for e in result.episodes:
+        labels = " ".join(f"{k}={v}" for k, v in sorted(e.labels.items()))
+        until = _when(e.resolved_at) if e.resolved_at else "still firing"
+        lasted = f"{((e.resolved_at or end) - e.fired_at) / 60:.1f} min"
+        peak = f"{e.peak:g}" if e.peak is not None else "-"
+        print(
+            f"  {_when(e.fired_at)}  {e.severity:<8} {e.rule:<24} {e.bot:<16} {labels:<16}"
+            f" until {until} ({lasted}), peak {peak}"
+        )
+    fired: dict[str, int] = {}
+    for e in result.episodes:
+        fired[e.rule] = fired.get(e.rule, 0) + 1
+    for rule in rules:
+        print(f"  {rule.name:<24} fired {fired.get(rule.name, 0)} time(s)")
+    return 0

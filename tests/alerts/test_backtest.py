@@ -1,0 +1,101 @@
+"""`alerts backtest` over a hand-built store: every expected time is worked out here."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tradewire.consumers.cli import main
+from tradewire.consumers.runtime import Delivery
+from tradewire.consumers.store import StoreWriter
+from tradewire.schemas import Cycle, Envelope, Heartbeat, Risk
+
+T = 1_763_596_800.0  # 2025-11-20T00:00:00Z: the backtest starts here
+
+
+def build(path: Path) -> None:
+    seqs: dict[str, int] = {}
+    rows: list[tuple[Envelope, Delivery]] = []
+
+    def add(bot: str, ev: Envelope, ts: float) -> None:
+        seqs[bot] = seqs.get(bot, 0) + 1
+        ev.bot, ev.run, ev.seq, ev.ts = bot, f"run-{bot}", seqs[bot], ts
+        ev.id = f"run-{bot}-{seqs[bot]}"
+        rows.append((ev, Delivery("s", b"", "", len(rows) + 1, 1, int(ts * 1e9), 0)))
+
+    # Two cycle errors before the window only warm it up; the third, inside, fires.
+    add("a", Cycle(duration_s=0.1, ok=False), T - 100)
+    add("a", Cycle(duration_s=0.1, ok=False), T - 50)
+    add("a", Cycle(duration_s=0.1, ok=False), T + 30)
+    # Drawdown: fires at 12 (> 10), holds at 9 (resolve 8), peaks at 16 (critical), resolves at 7.
+    for dt, dd in [(0, 5), (60, 12), (120, 16), (180, 9), (240, 7)]:
+        add("a", Risk(drawdown_pct=dd, daily_loss_limit=1000), T + dt)
+    # Heartbeats every 10 s until T+300, then silence: BotDown (120 s) at ~T+420.
+    for i in range(31):
+        add("a", Heartbeat(), T + 10 * i)
+    add("b", Risk(drawdown_pct=20, daily_loss_limit=1000), T + 5)  # only without --bot a
+    writer = StoreWriter(path)
+    writer.write(rows, [])
+    writer.close()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "hist.duckdb"
+    build(path)
+    return path
+
+
+def run(db: Path, capsys: Any, *extra: str) -> dict[str, Any]:
+    args = ["alerts", "backtest", "--db", str(db), "--from", str(T), "--to", str(T + 600)]
+    assert main([*args, "--format", "json", *extra]) == 0
+    out: dict[str, Any] = json.loads(capsys.readouterr().out)
+    return out
+
+
+def test_backtest_lists_when_each_rule_would_have_fired(db: Path, capsys: Any) -> None:
+    got = run(db, capsys, "--bot", "a")
+    eps = {e["rule"]: e for e in got["episodes"]}
+    assert set(eps) == {"CycleErrors", "Drawdown", "BotDown"}
+    assert eps["CycleErrors"]["fired_at"] == T + 30  # warmed up by the two before --from
+    dd = eps["Drawdown"]
+    assert (dd["fired_at"], dd["resolved_at"]) == (T + 60, T + 240)
+    assert (dd["severity"], dd["peak"]) == ("critical", 16.0)
+    bd = eps["BotDown"]
+    assert T + 420 <= bd["fired_at"] <= T + 425  # 5 s clock steps
+    assert bd["resolved_at"] is None and bd["severity"] == "critical"
+    assert got["events"] == 1 + 5 + 31  # events inside the window, bot a
+
+
+def test_bot_filter_and_text_output(db: Path, capsys: Any) -> None:
+    every = run(db, capsys)
+    assert sorted(e["bot"] for e in every["episodes"] if e["rule"] == "Drawdown") == ["a", "b"]
+    assert (
+        main(["alerts", "backtest", "--db", str(db), "--from", str(T), "--to", str(T + 600)]) == 0
+    )
+    text = capsys.readouterr().out
+    assert text.startswith("backtest: 15 rule(s), 2025-11-20 00:00:00Z .. 2025-11-20 00:10:00Z")
+    assert "Drawdown                 fired 2 time(s)" in text
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--from", "yesterday"], "--from 'yesterday': use 2026-11-20"),
+        (["--from", "2025-11-21", "--to", "2025-11-20"], "--from must be before --to"),
+        (["--step", "0"], "--step: between 0.1s and 1h"),
+    ],
+)
+def test_bad_arguments_are_clear_errors(
+    db: Path, capsys: Any, extra: list[str], message: str
+) -> None:
+    assert main(["alerts", "backtest", "--db", str(db), *extra]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_missing_file_is_an_error(tmp_path: Path, capsys: Any) -> None:
+    assert main(["alerts", "backtest", "--db", str(tmp_path / "none.duckdb")]) == 2
+    assert "no such file" in capsys.readouterr().err
