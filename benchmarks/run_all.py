@@ -14,6 +14,7 @@ SCRIPTS = [
     "report_daily.py",
     "metrics_ingest.py",
     "metrics_scrape.py",
+    "alert_latency.py",
 ]
 
 
