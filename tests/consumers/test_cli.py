@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -159,3 +160,6 @@ def test_demo_runs_end_to_end_on_an_embedded_server(tmp_path: Path) -> None:
     assert "OK: every emitted event is in the stream and in DuckDB exactly once" in proc.stdout
     assert (tmp_path / "fleet.duckdb").exists()
     assert len(list((tmp_path / "reports").glob("daily_report_*.html"))) == 1
+    # The alerts service ran too, and the store kept every change it published.
+    m = re.search(r"alerts: (\d+) state change\(s\) published, (\d+) stored", proc.stdout)
+    assert m and m.group(1) == m.group(2), proc.stdout

@@ -17,6 +17,7 @@ import nats
 from tradewire.publisher import ensure_events_stream
 from tradewire.schemas import Envelope, Subjects, kind_of
 
+from .alerts import AlertsConfig, AlertsService
 from .metrics import MetricsConfig, MetricsService
 from .report import build_report, render_html, render_json, render_text
 from .simulate import Progress, SimulationConfig, print_progress, run_simulation
@@ -103,13 +104,15 @@ async def run_demo(url: str, config: SimulationConfig, subjects: Subjects, out_d
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    stamp = int(time.time())  # the demo's own consumers and state, beside any real ones
     store = StoreService(
         StoreConfig(
             nats_url=url,
             root=subjects.root,
             db=str(db),
             http_port=0,
-            durable=f"tradewire-demo-store-{int(time.time())}",
+            durable=f"tradewire-demo-store-{stamp}",
+            alerts_durable=f"tradewire-demo-store-alerts-{stamp}",
         )
     )
     store_ready = asyncio.Event()
@@ -123,6 +126,20 @@ async def run_demo(url: str, config: SimulationConfig, subjects: Subjects, out_d
     await metrics_ready.wait()
     assert metrics.http is not None
     print(f"metrics: http://127.0.0.1:{metrics.http.port}/metrics  (/metrics.json, /health)")
+    alerts = AlertsService(
+        AlertsConfig(
+            nats_url=url,
+            root=subjects.root,
+            http_port=0,
+            durable=f"tradewire-demo-alerts-{stamp}",
+            state_bucket=f"tradewire_demo_alerts_{stamp}",
+        )
+    )
+    alerts_ready = asyncio.Event()
+    alerts_task = asyncio.create_task(alerts.run(install_signals=False, ready=alerts_ready))
+    await alerts_ready.wait()
+    assert alerts.http is not None
+    print(f"alerts: {len(alerts.engine.rules)} default rules, logged as they fire")
     sampler = _Sampler()
     tail_stop = asyncio.Event()
     watcher = asyncio.create_task(
@@ -154,8 +171,22 @@ async def run_demo(url: str, config: SimulationConfig, subjects: Subjects, out_d
     )
     metrics.stop()
     await metrics_task
+    alerts.stop()
+    await alerts_task
+    changes = sum(alerts.published.values())
+    for _ in range(100):  # the store's alerts consumer batches for up to 0.5 s
+        if store.alerts_stored >= changes:
+            break
+        await asyncio.sleep(0.05)
+    firing = sorted({f"{a.rule}@{a.bot}" for a in alerts.engine.firing()})
+    print(
+        f"alerts: {changes} state change(s) published, {store.alerts_stored} stored; "
+        f"firing at the end: {', '.join(firing) or 'none'}"
+    )
     store.stop()
     await store_task
+    with contextlib.suppress(Exception):  # the demo's own state, not a real service's
+        await js.delete_key_value(alerts.config.state_bucket)
     await nc.close()
     in_stream = after - before
     print(
