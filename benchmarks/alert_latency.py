@@ -88,19 +88,12 @@ def rules_with_webhook(tmp: Path, url: str) -> Path:
     return rules
 
 
-async def start(service: AlertsService | MetricsService) -> asyncio.Task[int]:
-    ready = asyncio.Event()
-    task = asyncio.create_task(service.run(install_signals=False, ready=ready))
-    await asyncio.wait_for(ready.wait(), 30)
-    return task
-
-
 async def tradewire_latencies(url: str, tmp: Path, samples: int) -> list[float]:
     hook = Hook()
     svc = AlertsService(
         AlertsConfig(nats_url=url, http_port=0, rules=str(rules_with_webhook(tmp, hook.url)))
     )
-    task = await start(svc)
+    task = await svc.start()
     out = []
     try:
         for i in range(samples):
@@ -149,7 +142,7 @@ async def prometheus_latencies(url: str, tmp: Path, bots: int) -> list[float]:
         raise RuntimeError("needs Debian's prometheus and prometheus-alertmanager")
     hook = Hook()
     metrics = MetricsService(MetricsConfig(nats_url=url, http_port=0))
-    mtask = await start(metrics)
+    mtask = await metrics.start()
     assert metrics.http is not None
     rules_text, _ = export_prometheus(load_rules(DEFAULT_RULES).rules)
     (tmp / "rules.yml").write_text(rules_text)

@@ -75,9 +75,7 @@ async def baseline(url: str, n: int) -> float:
 
 async def service_rate(url: str, n: int) -> float:
     svc = MetricsService(MetricsConfig(nats_url=url, http_port=0, durable="bench-metrics"))
-    ready = asyncio.Event()
-    task = asyncio.create_task(svc.run(install_signals=False, ready=ready))
-    await ready.wait()  # a new durable starts at the end of the stream
+    task = await svc.start()  # a new durable starts at the end of the stream
     t0 = time.perf_counter()
     await fill_stream(url, n)
     while sum(svc.agg.events_total.values.values()) < n:
@@ -90,9 +88,7 @@ async def service_rate(url: str, n: int) -> float:
 
 async def latency(url: str, tmp: Path, rate: int = 10_000, seconds: float = 10.0) -> str:
     svc = MetricsService(MetricsConfig(nats_url=url, http_port=0, durable="bench-lat"))
-    ready = asyncio.Event()
-    task = asyncio.create_task(svc.run(install_signals=False, ready=ready))
-    await ready.wait()
+    task = await svc.start()
     before = svc.agg.latency.hists.get(())
     base_counts = list(before.counts) if before else None
     async with Publisher("lat-bot", url=url, outbox_dir=tmp / "lat", heartbeat_interval_s=0) as tel:

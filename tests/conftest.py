@@ -95,9 +95,7 @@ async def store(nats_server: EmbeddedNats, tmp_path: Path) -> AsyncIterator[Runn
     service = StoreService(
         StoreConfig(nats_url=nats_server.url, db=str(db), http_port=0, max_wait_s=0.1)
     )
-    ready = asyncio.Event()
-    task = asyncio.create_task(service.run(install_signals=False, ready=ready))
-    await asyncio.wait_for(ready.wait(), 20)
+    task = await service.start(20)
     running = RunningStore(service, task, db)
     yield running
     if not task.done():

@@ -50,9 +50,7 @@ receivers:
 
 async def start(url: str, rules: Path) -> tuple[AlertsService, asyncio.Task[int]]:
     svc = AlertsService(AlertsConfig(nats_url=url, http_port=0, rules=str(rules), tick_s=0.1))
-    ready = asyncio.Event()
-    task = asyncio.create_task(svc.run(install_signals=False, ready=ready))
-    await asyncio.wait_for(ready.wait(), 20)
+    task = await svc.start(20)
     return svc, task
 
 

@@ -25,10 +25,7 @@ pytestmark = pytest.mark.nats
 
 async def start(url: str, **kw: object) -> tuple[MetricsService, asyncio.Task[int]]:
     service = MetricsService(MetricsConfig(nats_url=url, http_port=0, **kw))  # type: ignore[arg-type]
-    ready = asyncio.Event()
-    task = asyncio.create_task(service.run(install_signals=False, ready=ready))
-    await asyncio.wait_for(ready.wait(), 20)
-    return service, task
+    return service, await service.start(20)
 
 
 @pytest.fixture

@@ -27,9 +27,7 @@ async def run_store(
     service = StoreService(
         StoreConfig(nats_url=url, db=str(db), http_port=0, max_wait_s=0.1, max_deliveries=3)
     )
-    ready = asyncio.Event()
-    task = asyncio.create_task(service.run(install_signals=False, ready=ready))
-    await asyncio.wait_for(ready.wait(), 20)
+    task = await service.start(20)
     assert service.writer is not None
     real = service.writer.write
 
@@ -104,3 +102,17 @@ async def test_permanent_failure_ends_in_quarantine_and_the_stream_moves_on(
     assert info.num_ack_pending == 0
     service.stop()
     assert await task == 0
+
+
+async def test_start_raises_what_run_raised_instead_of_waiting(
+    nats_server: EmbeddedNats, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    service = StoreService(
+        StoreConfig(nats_url=nats_server.url, db=str(blocker / "x.duckdb"), http_port=0)
+    )
+    t0 = asyncio.get_running_loop().time()
+    with pytest.raises(OSError):
+        await service.start(timeout=30)
+    assert asyncio.get_running_loop().time() - t0 < 10

@@ -115,15 +115,11 @@ async def run_demo(url: str, config: SimulationConfig, subjects: Subjects, out_d
             alerts_durable=f"tradewire-demo-store-alerts-{stamp}",
         )
     )
-    store_ready = asyncio.Event()
-    store_task = asyncio.create_task(store.run(install_signals=False, ready=store_ready))
-    await store_ready.wait()
+    store_task = await store.start()
     assert store.http is not None
     print(f"store: {db}  (health: http://127.0.0.1:{store.http.port}/health)")
     metrics = MetricsService(MetricsConfig(nats_url=url, root=subjects.root, http_port=0))
-    metrics_ready = asyncio.Event()
-    metrics_task = asyncio.create_task(metrics.run(install_signals=False, ready=metrics_ready))
-    await metrics_ready.wait()
+    metrics_task = await metrics.start()
     assert metrics.http is not None
     print(f"metrics: http://127.0.0.1:{metrics.http.port}/metrics  (/metrics.json, /health)")
     alerts = AlertsService(
@@ -135,9 +131,7 @@ async def run_demo(url: str, config: SimulationConfig, subjects: Subjects, out_d
             state_bucket=f"tradewire_demo_alerts_{stamp}",
         )
     )
-    alerts_ready = asyncio.Event()
-    alerts_task = asyncio.create_task(alerts.run(install_signals=False, ready=alerts_ready))
-    await alerts_ready.wait()
+    alerts_task = await alerts.start()
     assert alerts.http is not None
     print(f"alerts: {len(alerts.engine.rules)} default rules, logged as they fire")
     sampler = _Sampler()

@@ -131,5 +131,22 @@ class ConsumerService:
             await self.http.close()
         return 0
 
+    async def start(self, timeout: float = 30.0) -> asyncio.Task[int]:
+        """Run in a task (no signal handlers) and return it once consuming; if ``run``
+        fails first, its error is raised here instead of waiting out ``timeout``."""
+        ready = asyncio.Event()
+        task = asyncio.create_task(self.run(install_signals=False, ready=ready))
+        waiter = asyncio.create_task(ready.wait())
+        await asyncio.wait({task, waiter}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        if task.done():
+            task.result()  # raises what run() raised
+            raise RuntimeError(f"{self.name} stopped before it was ready")
+        if not ready.is_set():
+            self.stop()
+            await task
+            raise TimeoutError(f"{self.name} not ready within {timeout:g}s")
+        return task
+
     def stop(self) -> None:
         self._stop.set()
