@@ -14,14 +14,21 @@ from pathlib import Path
 import duckdb
 import nats
 import pytest
+from hypothesis import HealthCheck, settings
 from nats.aio.client import Client
 
+from tests.waiting import wait_until
 from tradewire.consumers.embedded import EmbeddedNats, NatsServerNotFound, find_nats_server
 from tradewire.consumers.store import StoreConfig, StoreService
 from tradewire.publisher import ensure_events_stream
 from tradewire.schemas import Subjects
 
 REQUIRE_EXTERNAL = os.environ.get("TRADEWIRE_REQUIRE_EXTERNAL") == "1"
+
+# The suite runs on a shared 2-core machine, sometimes two copies at once: generating
+# examples may be slow there, which says nothing about the code under test.
+settings.register_profile("tradewire", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("tradewire")
 
 
 def need_external(what: str, reason: str) -> None:
@@ -74,15 +81,19 @@ class RunningStore:
         finally:
             cur.close()
 
-    async def wait_for(self, sql: str, expected: object, timeout: float = 20.0) -> None:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            got = self.rows(sql)[0][0]
-            if got == expected:
-                return
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"{sql!r}: {got!r} != {expected!r}")
-            await asyncio.sleep(0.05)
+    async def wait_for(self, sql: str, expected: object, timeout: float = 30.0) -> None:
+        await wait_until(
+            lambda: self.rows(sql)[0][0] == expected, timeout=timeout, what=f"{sql} = {expected!r}"
+        )
+
+    async def caught_up(self) -> bool:
+        """Everything in the stream has been handled (and acked) by this store."""
+        assert self.service.nc is not None
+        cfg = self.service.config
+        info = await self.service.nc.jetstream().consumer_info(
+            self.service.subjects.events_stream, cfg.durable
+        )
+        return bool(info.num_pending == 0 and info.num_ack_pending == 0)
 
     async def stop(self) -> int:
         self.service.stop()

@@ -3,7 +3,6 @@ it accepts our postable alerts, routes them to its own webhook, and resolves the
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 import socket
@@ -19,6 +18,7 @@ import pytest
 
 from tests.conftest import need_external
 from tests.http_capture import Capture, capture
+from tests.waiting import wait_until, wait_until_sync
 from tradewire.consumers.alerts import Notifier, parse_receivers
 from tradewire.schemas import AlertChange
 
@@ -77,18 +77,17 @@ receivers:
         stderr=log,
     )
     url = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        assert proc.poll() is None, (tmp_path / "am.log").read_text()
+        try:
+            with urllib.request.urlopen(url + "/-/ready", timeout=1) as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/-/ready", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            assert proc.poll() is None, (tmp_path / "am.log").read_text()
-            assert time.monotonic() < deadline, "alertmanager did not become ready"
-            time.sleep(0.1)
+        wait_until_sync(ready, timeout=20, what="alertmanager /-/ready")
         yield url
     finally:
         proc.terminate()  # only the process this fixture started
@@ -104,13 +103,6 @@ def am_alerts(url: str) -> list[dict[str, Any]]:
     with urllib.request.urlopen(url + "/api/v2/alerts", timeout=5) as r:
         data: list[dict[str, Any]] = json.loads(r.read())
         return data
-
-
-async def wait_until(pred: Any, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.1)
 
 
 async def test_alerts_forwarded_to_alertmanager_fire_and_resolve(

@@ -3,7 +3,6 @@ repeats, silences, retries, pacing and secrets, delivered to local servers."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
 import re
@@ -16,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.http_capture import Capture, capture
+from tests.waiting import wait_until
 from tradewire.consumers.alerts import Notification, Notifier, Silence, parse_receivers
 from tradewire.consumers.alerts._payloads import (
     TELEGRAM_LIMIT,
@@ -62,13 +62,6 @@ def change(
 @pytest.fixture
 def http() -> Iterator[Capture]:
     yield from capture()
-
-
-async def settle(pred: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.02)
 
 
 def notifier(items: list[dict[str, Any]], **kw: Any) -> Notifier:
@@ -400,7 +393,7 @@ async def test_email_over_smtp(tmp_path: Path) -> None:
         )
         n.notify(change(labels={"symbol": "BTC-USD"}), T0)
         await n.drain()
-        await settle(lambda: len(got) == 1)
+        await wait_until(lambda: len(got) == 1)
     finally:
         controller.stop()
     msg = got[0]

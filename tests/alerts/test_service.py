@@ -11,6 +11,7 @@ import pytest
 
 from tests.conftest import RunningStore
 from tests.http_capture import Capture, capture
+from tests.waiting import wait_until
 from tradewire.consumers.alerts import AlertsConfig, AlertsService
 from tradewire.consumers.embedded import EmbeddedNats
 from tradewire.publisher import Publisher
@@ -54,11 +55,13 @@ async def start(url: str, rules: Path) -> tuple[AlertsService, asyncio.Task[int]
     return svc, task
 
 
-async def wait_for(pred: Any, timeout: float = 15.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not pred():
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.05)
+async def settled(svc: AlertsService, bot: str, value: float) -> None:
+    """The service has evaluated ``bot``'s Drawdown at ``value`` and sent what that caused."""
+    await wait_until(
+        lambda: any(i.bot == bot and i.value == value for i in svc.engine.instances.values()),
+        what=f"Drawdown of {bot} evaluated at {value}",
+    )
+    await svc.notifier.drain()
 
 
 async def test_crossing_pages_once_resolves_once_and_survives_a_restart(
@@ -73,17 +76,20 @@ async def test_crossing_pages_once_resolves_once_and_survives_a_restart(
         tel.risk(drawdown_pct=12)  # crosses 10: fires
         tel.risk(drawdown_pct=13)  # still firing: no second page
         assert await tel.flush(10)
-        await wait_for(lambda: len(receiver.bodies) == 1)
+        await wait_until(lambda: len(receiver.bodies) == 1)
         svc.stop()  # a restart while firing ...
         assert await task == 0
         svc, task = await start(nats_server.url, rules)
         tel.risk(drawdown_pct=9)  # below 10 but above resolve (8): still firing
-        await asyncio.sleep(0.5)
+        assert await tel.flush(10)
+        await settled(svc, "bot-dd", 9.0)
         assert len(receiver.bodies) == 1  # ... did not re-page
         tel.risk(drawdown_pct=7)  # below 8: resolves
         assert await tel.flush(10)
-        await wait_for(lambda: len(receiver.bodies) == 2)
-    await asyncio.sleep(0.5)
+        await wait_until(lambda: len(receiver.bodies) == 2)
+        tel.risk(drawdown_pct=6)  # still resolved: nothing more to say
+        assert await tel.flush(10)
+        await settled(svc, "bot-dd", 6.0)
     assert len(receiver.bodies) == 2
     firing, resolved = receiver.bodies
     assert firing["status"] == "firing" and resolved["status"] == "resolved"
@@ -107,7 +113,7 @@ async def test_crossing_pages_once_resolves_once_and_survives_a_restart(
             "alerts",
         }
         assert body["version"] == "4" and body["receiver"] == "hook"
-    await wait_for(lambda: svc.notifier.failed["dead"] >= 1, timeout=20)
+    await wait_until(lambda: svc.notifier.failed["dead"] >= 1, timeout=20)
     assert svc.notifier.sent["hook"] == 1  # this process sent the resolve only
     svc.stop()
     assert await task == 0
@@ -134,7 +140,7 @@ async def test_state_changes_are_published_on_alert_subjects_and_stored(
     ) as tel:
         tel.risk(drawdown_pct=11)
         assert await tel.flush(10)
-    await wait_for(lambda: len(got) == 1)
+    await wait_until(lambda: len(got) == 1)
     assert (got[0].rule, got[0].bot, got[0].state, got[0].value) == (
         "Drawdown",
         "bot-p",
@@ -183,13 +189,15 @@ async def test_silence_holds_back_the_page_until_unsilenced_and_survives_a_resta
     ) as tel:
         tel.risk(drawdown_pct=20)
         assert await tel.flush(10)
-        await wait_for(lambda: svc.notifier.held["hook"] == 1)
-        await asyncio.sleep(0.5)
+        await wait_until(lambda: svc.notifier.held["hook"] == 1)
+        await svc.notifier.drain()
         assert receiver.bodies == []  # silenced: evaluated and published, not paged
         svc.stop()
         assert await task == 0
         svc, task = await start(url, rules)  # the silence is still there after a restart
-        await asyncio.sleep(0.5)
+        tel.risk(drawdown_pct=21)
+        assert await tel.flush(10)
+        await settled(svc, "bot-s", 21.0)
         assert receiver.bodies == []
         assert await asyncio.to_thread(main, ["alerts", "list", "--nats-url", url]) == 0
         listing = capsys.readouterr().out
@@ -198,7 +206,7 @@ async def test_silence_holds_back_the_page_until_unsilenced_and_survives_a_resta
             await asyncio.to_thread(main, ["alerts", "unsilence", silence_id, "--nats-url", url])
             == 0
         )
-        await wait_for(lambda: len(receiver.bodies) == 1)  # still firing: paged now
+        await wait_until(lambda: len(receiver.bodies) == 1)  # still firing: paged now
     assert receiver.bodies[0]["status"] == "firing"
     assert (
         await asyncio.to_thread(main, ["alerts", "unsilence", silence_id, "--nats-url", url]) == 1
@@ -229,11 +237,11 @@ async def test_metrics_service_exports_the_firing_alerts(
     ) as tel:
         tel.risk(drawdown_pct=12)
         assert await tel.flush(10)
-        await wait_for(lambda: len(receiver.bodies) == 1)
+        await wait_until(lambda: len(receiver.bodies) == 1)
         assert series in await scrape()
         tel.risk(drawdown_pct=1)
         assert await tel.flush(10)
-        await wait_for(lambda: len(receiver.bodies) == 2)
+        await wait_until(lambda: len(receiver.bodies) == 2)
     assert "tradewire_alert_firing{" not in await scrape()
     for s, t in ((svc, task), (metrics, mtask)):
         s.stop()

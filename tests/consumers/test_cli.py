@@ -89,8 +89,11 @@ async def test_tail_shows_events_and_flags_invalid(
     nats_server: EmbeddedNats, nc: Client, subjects: Subjects, tmp_path: Path
 ) -> None:
     out = io.StringIO()
-    watcher = asyncio.create_task(tail(nats_server.url, subjects, count=3, out=out))
-    await asyncio.sleep(0.3)
+    subscribed = asyncio.Event()
+    watcher = asyncio.create_task(
+        tail(nats_server.url, subjects, count=3, out=out, ready=subscribed)
+    )
+    await asyncio.wait_for(subscribed.wait(), 20)
     async with Publisher(
         "tail-bot", url=nats_server.url, outbox_dir=tmp_path, heartbeat_interval_s=0
     ) as tel:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import RunningStore
+from tests.waiting import wait_until
 from tradewire.consumers.cli import main
 from tradewire.consumers.importers import (
     ImportResult,
@@ -210,5 +211,5 @@ async def test_rerun_stores_nothing_twice(store: RunningStore, tmp_path: Path) -
     assert await asyncio.to_thread(main, argv) == 0
     await store.wait_for("SELECT count(*) FROM events WHERE bot = 'gpt'", 10)
     assert await asyncio.to_thread(main, argv) == 0
-    await asyncio.sleep(1.0)
+    await wait_until(store.caught_up, what="the store to handle all the stream holds")
     assert store.rows("SELECT count(*), count(DISTINCT id) FROM events")[0] == (10, 10)

@@ -14,6 +14,7 @@ import pytest
 from nats.aio.client import Client
 
 from tests.conftest import need_external
+from tests.waiting import wait_until
 from tradewire.consumers.embedded import EmbeddedNats
 from tradewire.consumers.metrics import MetricsConfig, MetricsService
 from tradewire.consumers.simulate import SimulationConfig, run_simulation
@@ -48,13 +49,6 @@ def get(service: MetricsService, path: str, accept: str = "") -> tuple[int, str,
         return e.code, e.headers["Content-Type"], e.read()
 
 
-async def wait_for(pred: object, timeout: float = 20) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not pred():  # type: ignore[operator]
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.05)
-
-
 async def test_promtool_accepts_a_simulated_runs_output(
     metrics: MetricsService, nats_server: EmbeddedNats, tmp_path: Path
 ) -> None:
@@ -64,7 +58,7 @@ async def test_promtool_accepts_a_simulated_runs_output(
     assert promtool is not None
     config = SimulationConfig(bots=3, rate=400, duration=1.5, seed=3)
     result = await run_simulation(nats_server.url, config, tmp_path)
-    await wait_for(lambda: sum(metrics.agg.events_total.values.values()) >= result.emitted)
+    await wait_until(lambda: sum(metrics.agg.events_total.values.values()) >= result.emitted)
     code, ctype, body = await asyncio.to_thread(get, metrics, "/metrics")
     assert code == 200 and ctype.startswith("text/plain; version=0.0.4")
     check = subprocess.run(
@@ -87,7 +81,7 @@ async def test_metrics_json_has_latest_order_and_account(
         tel.order(symbol="BTC-USD", side="buy", status="filled", qty=1.0, order_id="o9")
         tel.account(equity=123.0)
         assert await tel.flush(10)
-    await wait_for(lambda: "j1" in metrics.agg.latest_account)
+    await wait_until(lambda: "j1" in metrics.agg.latest_account)
     code, _, body = await asyncio.to_thread(get, metrics, "/metrics.json")
     data = json.loads(body)
     assert data["bots"]["j1"]["latest_order_preview"]["order_id"] == "o9"
@@ -122,15 +116,16 @@ async def test_restart_neither_replays_nor_double_counts_and_seeds_gauges(
     assert service.agg.equity.values == {("r1",): 100.0}  # gauge seeded
     assert service.agg.events_total.values == {}  # ... but no history counted
     await account(2, 110.0)
-    await wait_for(lambda: service.agg.events_total.values.get(("r1", "account")) == 1)
+    await wait_until(lambda: service.agg.events_total.values.get(("r1", "account")) == 1)
     service.stop()
     await task
     await account(3, 120.0)  # while it is down
     again, task = await start(nats_server.url)
-    await wait_for(lambda: again.agg.events_total.values.get(("r1", "account")) == 1)
-    await asyncio.sleep(0.5)
-    # Only the event it had not seen: 2 was acked before the restart, 1 is history.
-    assert again.agg.events_total.values == {("r1", "account"): 1}
+    await wait_until(lambda: again.agg.events_total.values.get(("r1", "account")) == 1)
     assert again.agg.equity.values == {("r1",): 120.0}
+    await account(4, 130.0)  # handled after anything a replay would have delivered first
+    await wait_until(lambda: again.agg.equity.values == {("r1",): 130.0})
+    # Only what it had not seen: 2 was acked before the restart, 1 is history.
+    assert again.agg.events_total.values == {("r1", "account"): 2}
     again.stop()
     await task

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import time
+import sys
 from pathlib import Path
 
 import pytest
 from nats.aio.client import Client
 
 from tests.helpers import stream_ids
+from tests.waiting import wait_until
 from tradewire.consumers.embedded import EmbeddedNats
 from tradewire.publisher import Publisher, PublisherConfig
 from tradewire.schemas import Mark, Subjects
@@ -66,7 +67,7 @@ async def test_server_down_at_start_then_up(tmp_path: Path, subjects: Subjects) 
             "bot-a", _config(server.url, tmp_path, "bot-a", max_memory_events=500)
         ).start()
         ids = {pub.mark(symbol="ETH-USD", price=float(i + 1)).id for i in range(3000)}
-        await asyncio.sleep(0.5)
+        await wait_until(lambda: pub.stats().in_outbox > 0, what="a spill to the outbox")
         stats = pub.stats()
         assert not stats.connected and stats.acked == 0
         assert stats.in_outbox > 0  # past the memory bound it spilled to disk
@@ -103,7 +104,7 @@ async def test_server_restart_mid_run(
                 await asyncio.sleep(0.001)
         if phase == 0:
             nats_server.stop(kill=kill)
-            await asyncio.sleep(0.3)
+            await wait_until(lambda: not pub.stats().connected, what="the publisher to notice")
         elif phase == 1:
             nats_server.start()
     assert await pub.flush(60), pub.stats()
@@ -114,24 +115,38 @@ async def test_server_restart_mid_run(
     assert max(stored.values()) == 1
 
 
-async def test_emit_is_prompt_while_server_down(tmp_path: Path) -> None:
+# Audit events that mean I/O: the network, files, subprocesses.
+_IO_EVENTS = ("socket.", "open", "os.", "subprocess.", "shutil.")
+_in_emit = [False]
+_io_in_emit: list[str] = []
+
+
+def _audit(event: str, args: tuple[object, ...]) -> None:
+    if _in_emit[0] and event.startswith(_IO_EVENTS):
+        _io_in_emit.append(event)
+
+
+sys.addaudithook(_audit)  # process-wide and permanent; inert unless _in_emit is set
+
+
+async def test_emit_does_no_io_while_server_down(tmp_path: Path) -> None:
+    """emit never waits on the network or the disk, whatever the broker's state: it only
+    stamps and enqueues. Checked with audit hooks rather than a clock, which on a shared
+    machine measures the neighbours."""
     # Nothing listens on this port: connection attempts fail in the background.
     pub = await Publisher(
         "bot-p", _config("nats://127.0.0.1:1", tmp_path, "bot-p", max_memory_events=1000)
     ).start()
-    worst = 0.0
-    start = time.perf_counter()
+    _io_in_emit.clear()
     for i in range(20_000):
-        t0 = time.perf_counter()
-        pub.emit(Mark(symbol="BTC-USD", price=float(i + 1)))
-        worst = max(worst, time.perf_counter() - t0)
+        _in_emit[0] = True
+        try:
+            pub.emit(Mark(symbol="BTC-USD", price=float(i + 1)))
+        finally:
+            _in_emit[0] = False
         if i % 1000 == 0:
-            await asyncio.sleep(0)  # let the background task spill to disk meanwhile
-    total = time.perf_counter() - start
-    # Generous bounds for a shared, noisy 2-core machine: the point is that
-    # emit does no network I/O (a connect attempt alone takes far longer).
-    assert worst < 0.05, worst
-    assert total < 2.0, total
+            await asyncio.sleep(0)  # the background task spills to disk and reconnects meanwhile
+    assert _io_in_emit == []
     stats = await pub.close(timeout=0.5)
     assert stats.emitted == 20_000
     assert stats.in_outbox == 20_000 and stats.dropped == 0
@@ -182,9 +197,8 @@ async def test_no_stream_is_retried_until_it_exists(
 
     pub = await Publisher("bot-s", _config(nats_server.url, tmp_path, "bot-s")).start()
     ids = {pub.mark(symbol="BTC-USD", price=float(i + 1)).id for i in range(50)}
-    await asyncio.sleep(0.5)
+    await wait_until(lambda: "JetStream refused" in pub.stats().last_error)
     assert pub.stats().acked == 0
-    assert "JetStream refused" in pub.stats().last_error
     client = await nats.connect(nats_server.url)
     await ensure_events_stream(client, Subjects())
     assert await pub.flush(30)
@@ -207,7 +221,7 @@ async def test_full_stream_pushes_back_then_delivers_everything(
         "bot-f", _config(nats_server.url, tmp_path, "bot-f", root="full", ack_timeout_s=1.0)
     ).start()
     ids = {pub.mark(symbol="BTC-USD", price=float(i + 1)).id for i in range(500)}
-    await asyncio.sleep(1.0)
+    await wait_until(lambda: "maximum bytes" in pub.stats().last_error.lower())
     stats = pub.stats()
     assert 0 < stats.acked < 500  # DiscardNew: the server refuses, nothing old is deleted
     assert "maximum bytes" in stats.last_error.lower()

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
-import random
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import duckdb
 import pytest
 from nats.aio.client import Client
+from nats.js.errors import NotFoundError
 
+from tests.waiting import wait_until
 from tradewire.consumers.embedded import EmbeddedNats
 from tradewire.publisher import Publisher
 from tradewire.schemas import Subjects
@@ -70,11 +71,24 @@ async def test_repeated_sigkill_then_restart_loses_and_duplicates_nothing(
             await asyncio.sleep(0)
         assert await tel.flush(60)
     db = tmp_path / "store.duckdb"
-    rng = random.Random(7)
+    js = nc.jetstream()
+
+    async def acked_past(n: int) -> bool:
+        try:
+            info = await js.consumer_info(subjects.events_stream, "tradewire-store")
+        except NotFoundError:  # the first store has not created its durable yet
+            return False
+        return int(info.ack_floor.stream_seq or 0) >= n
+
     at_kill = []
-    for _ in range(5):
+    for k in range(5):
         proc = start_store(nats_server.url, db)
-        await asyncio.sleep(rng.uniform(0.8, 1.6))
+        # Kill once this store has committed and acked past a point further each time,
+        # so the kill lands mid-ingest however slowly the machine starts the process.
+        target = (k + 1) * total // 8
+        await wait_until(
+            functools.partial(acked_past, target), timeout=60, what=f"{target} events acked"
+        )
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         assert proc.stderr is not None
@@ -87,14 +101,14 @@ async def test_repeated_sigkill_then_restart_loses_and_duplicates_nothing(
     print("rows at each kill:", at_kill)
     assert any(0 < n < total for n in at_kill), at_kill  # some kill landed mid-ingest
     proc = start_store(nats_server.url, db)
-    deadline = time.monotonic() + 60
+
+    async def done() -> bool:
+        info = await js.consumer_info(subjects.events_stream, "tradewire-store")
+        # Done, and this store is up and pulling (so SIGTERM meets its handler).
+        return bool(info.num_pending == 0 and info.num_ack_pending == 0 and info.num_waiting > 0)
+
     try:
-        while time.monotonic() < deadline:
-            await asyncio.sleep(0.2)
-            info = await nc.jetstream().consumer_info(subjects.events_stream, "tradewire-store")
-            # Done, and this store is up and pulling (so SIGTERM meets its handler).
-            if info.num_pending == 0 and info.num_ack_pending == 0 and info.num_waiting > 0:
-                break
+        await wait_until(done, timeout=60, interval=0.2, what="the restarted store to finish")
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0

@@ -13,6 +13,7 @@ from nats.aio.client import Client
 
 from tests.conftest import RunningStore, read_only
 from tests.helpers import stream_ids
+from tests.waiting import wait_until
 from tradewire.consumers.simulate import SimulationConfig, run_simulation
 from tradewire.consumers.store import TABLES
 from tradewire.schemas import Mark, Subjects, encode
@@ -50,10 +51,8 @@ async def test_republished_event_with_new_msg_id_is_stored_once(
     # Three copies reach the stream (different Nats-Msg-Id: past the duplicate window).
     for n in range(3):
         await js.publish(subjects.event("b1", "mark"), data, headers={"Nats-Msg-Id": f"x{n}"})
-    await store.wait_for("SELECT count(*) FROM marks", 1)
-    await asyncio.sleep(0.5)
+    await wait_until(lambda: store.service.duplicates == 2, what="two duplicates")
     assert store.rows("SELECT count(*) FROM marks")[0][0] == 1
-    assert store.service.duplicates == 2
 
 
 BAD: list[tuple[str, bytes, str]] = [
@@ -134,10 +133,12 @@ async def test_bad_input_corpus_is_quarantined_and_acked(
     assert {seqs[s]: reason for s, (reason, _) in got.items()} == expected
     raw_by_name = {seqs[s]: raw for s, (_, raw) in got.items()}
     assert raw_by_name["not json"] == b"{nope"  # the exact bytes are kept
-    info = await js.consumer_info(subjects.events_stream, "tradewire-store")
-    await asyncio.sleep(0.3)
-    info = await js.consumer_info(subjects.events_stream, "tradewire-store")
-    assert info.num_ack_pending == 0 and info.num_pending == 0
+
+    async def all_acked() -> bool:
+        info = await js.consumer_info(subjects.events_stream, "tradewire-store")
+        return bool(info.num_ack_pending == 0 and info.num_pending == 0)
+
+    await wait_until(all_acked, what="every message acked")
     assert not store.task.done()  # still running
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from nats.aio.client import Client
 
+from tests.waiting import wait_until
 from tradewire.consumers.embedded import EmbeddedNats
 from tradewire.consumers.store import StoreConfig, StoreService
 from tradewire.schemas import Mark, Subjects, encode
@@ -58,13 +59,6 @@ def count(service: StoreService, sql: str) -> Any:
         cur.close()
 
 
-async def wait(pred: Callable[[], bool], timeout: float = 30) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not pred():
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.1)
-
-
 async def test_transient_failure_retries_then_stores(
     nats_server: EmbeddedNats, nc: Client, subjects: Subjects, tmp_path: Path
 ) -> None:
@@ -76,7 +70,7 @@ async def test_transient_failure_retries_then_stores(
 
     service, task = await run_store(nats_server.url, tmp_path / "s.duckdb", fail)
     await publish(nc, subjects, 50)
-    await wait(lambda: count(service, "SELECT count(*) FROM marks") == 50)
+    await wait_until(lambda: count(service, "SELECT count(*) FROM marks") == 50)
     assert count(service, "SELECT count(*) FROM quarantine") == 0
     assert service.health.checks["writes"].ok  # recovered
     service.stop()
@@ -91,15 +85,19 @@ async def test_permanent_failure_ends_in_quarantine_and_the_stream_moves_on(
 
     service, task = await run_store(nats_server.url, tmp_path / "s.duckdb", fail)
     await publish(nc, subjects, 5)
-    await wait(lambda: count(service, "SELECT count(*) FROM quarantine") == 5)
+    await wait_until(lambda: count(service, "SELECT count(*) FROM quarantine") == 5)
     assert count(service, "SELECT min(reason) FROM quarantine") == "write_failed"
     assert count(service, "SELECT min(num_delivered) FROM quarantine") >= 3
     # A later, healthy event still gets through.
     ok = Mark(symbol="X", price=1.0, id="ok-1", bot="b1", run="ok", seq=1, ts=1.7e9)
     await nc.jetstream().publish(subjects.event("b1", "mark"), encode(ok))
-    await wait(lambda: count(service, "SELECT count(*) FROM marks") == 1)
-    info = await nc.jetstream().consumer_info(subjects.events_stream, "tradewire-store")
-    assert info.num_ack_pending == 0
+    await wait_until(lambda: count(service, "SELECT count(*) FROM marks") == 1)
+
+    async def all_acked() -> bool:  # acks follow the commit
+        info = await nc.jetstream().consumer_info(subjects.events_stream, "tradewire-store")
+        return bool(info.num_ack_pending == 0 and info.num_pending == 0)
+
+    await wait_until(all_acked, what="nothing left unacked")
     service.stop()
     assert await task == 0
 

@@ -94,11 +94,13 @@ async def tail(
     out: TextIO = sys.stdout,
     stop: asyncio.Event | None = None,
     on_event: Callable[[Envelope], None] | None = None,
+    ready: asyncio.Event | None = None,
 ) -> int:
     """Print events live until ``count`` have arrived (0: until ``stop``); return how many.
 
     A plain subscription, so it shows what arrives from now on and adds no
     load to JetStream. Invalid messages are shown with the reason, not hidden.
+    ``ready`` is set once the server has the subscription.
     """
     done = stop or asyncio.Event()
     seen = 0
@@ -121,6 +123,9 @@ async def tail(
     nc = await nats.connect(url, name="tradewire-tail", max_reconnect_attempts=-1)
     try:
         await nc.subscribe(subjects.event(bot, kind), cb=on_msg)
+        await nc.flush()
+        if ready is not None:
+            ready.set()
         await done.wait()
     finally:
         await nc.close()
