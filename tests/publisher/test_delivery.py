@@ -249,3 +249,29 @@ async def test_outbox_size_cap_drops_counts_and_logs(
     assert stats.in_outbox + stats.dropped == 300
     assert any("dropped" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
     assert sum(p.stat().st_size for p in (tmp_path / "bot-d").glob("*.seg")) <= 20_000
+
+
+async def test_a_programming_error_is_not_retried_as_a_network_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """nats-py 2.15 raises TypeError for an option we pass (skip_subject_validation): the
+    publisher must say so once, not log "cannot connect" forever; events stay safe."""
+    import nats
+
+    calls = []
+
+    async def incompatible_connect(*args: object, **kwargs: object) -> None:
+        calls.append(kwargs)
+        raise TypeError("connect() got an unexpected keyword argument 'skip_subject_validation'")
+
+    monkeypatch.setattr(nats, "connect", incompatible_connect)
+    pub = await Publisher("bot-t", _config("nats://127.0.0.1:4222", tmp_path, "bot-t")).start()
+    for i in range(10):
+        pub.mark(symbol="BTC-USD", price=float(i + 1))
+    await wait_until(lambda: "not a network error" in pub.stats().last_error)
+    stats = await pub.close(timeout=0.2)
+    assert len(calls) == 1  # not retried
+    assert stats.in_outbox == 10 and stats.dropped == 0
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "TypeError" in errors[0].getMessage()
+    assert not any("cannot connect" in r.getMessage() for r in caplog.records)

@@ -26,6 +26,7 @@ from collections import deque
 from typing import Any, TypeVar
 
 import nats
+import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
@@ -258,11 +259,18 @@ class Publisher(Emitter):
                     disconnected_cb=self._on_disconnected,
                     error_cb=self._on_error,
                 )
-            except Exception as exc:
+            except (OSError, nats.errors.Error) as exc:  # the network or the server: retry
                 self._note_error("connect", f"cannot connect to {self.config.url}: {exc!r}")
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
                 continue
+            except Exception as exc:
+                # A bug or an incompatible nats-py (e.g. a TypeError for an unknown
+                # option): retrying cannot help, and must not pass for a network outage.
+                # Events keep going to the outbox, so nothing is lost meanwhile.
+                self._last_error = f"cannot run: {exc!r} (not a network error; not retried)"
+                log.error("%s: %s", self.bot, self._last_error, exc_info=exc)
+                return
             self._inbox = nc.new_inbox() + "."
             await nc.subscribe(self._inbox + "*", cb=self._on_ack)
             self._fast = self.config.fast_path and has_fast_path(nc)

@@ -170,10 +170,10 @@ async def build_report(
     ):
         rep(b).health.ws_reconnects = n
     for b, n in await run(
-        f"SELECT bot, count(*) FROM (SELECT bot, order_id, arg_max(status, ts) last,"
-        f" min(ts) first FROM orders WHERE {w} AND order_id <> '' GROUP BY bot, order_id)"
-        f" WHERE last IN ('submitted', 'accepted', 'partially_filled')"
-        f" AND first < {end - UNFILLED_AFTER_S!r} {gs}"
+        f"SELECT bot, count(*) FROM (SELECT bot, order_id, arg_max(status, ts) AS last_status,"
+        f" min(ts) AS first_ts FROM orders WHERE {w} AND order_id <> '' GROUP BY bot, order_id)"
+        f" WHERE last_status IN ('submitted', 'accepted', 'partially_filled')"
+        f" AND first_ts < {end - UNFILLED_AFTER_S!r} {gs}"
     ):
         rep(b).health.unfilled_orders = n
     for b, n in await run(
