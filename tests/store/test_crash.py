@@ -45,7 +45,7 @@ def start_store(url: str, db: Path) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         # Messages the killed store held come back after ack_wait: keep the test short.
-        env={**os.environ, "TRADEWIRE_ACK_WAIT_S": "3"},
+        env={**os.environ, "TRADEWIRE_STORE_ACK_WAIT_S": "3"},
     )
 
 

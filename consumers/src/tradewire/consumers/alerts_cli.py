@@ -16,7 +16,7 @@ import msgspec
 import nats
 from nats.js.errors import KeyNotFoundError
 
-from tradewire.schemas import AlertChange
+from tradewire.schemas import DEFAULT_ROOT, AlertChange, Subjects
 
 from ._nats import configured_url
 from .alerts import (
@@ -45,8 +45,6 @@ EPILOG = """examples:
       --from 2026-11-01 --to 2026-11-21
 silence, unsilence and list talk to NATS (--nats-url or $TRADEWIRE_NATS_URL), where the
 alerts service keeps its state and silences."""
-
-_BUCKET = "tradewire_alerts"
 
 
 def add_alerts_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -88,7 +86,10 @@ def add_alerts_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
 
     for q in (s, u, ls):
         q.add_argument("--nats-url", help="NATS server URL (default $TRADEWIRE_NATS_URL)")
-        q.add_argument("--bucket", default=_BUCKET, help=f"state bucket (default {_BUCKET})")
+        q.add_argument(
+            "--root", default=DEFAULT_ROOT, help=f"subject root (default {DEFAULT_ROOT})"
+        )
+        q.add_argument("--bucket", help="the alerts service's bucket (default <root>_alerts)")
 
 
 RULES_EPILOG = """examples:
@@ -157,7 +158,7 @@ def _when(ts: float) -> str:
 async def _with_nats(args: argparse.Namespace, url: str) -> int:
     nc = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=0)
     try:
-        kv = await open_bucket(nc, args.bucket)
+        kv = await open_bucket(nc, args.bucket or Subjects(args.root).alerts_bucket)
         if args.alerts == "silence":
             seconds = parse_duration(args.duration)
             if not 0 < seconds <= 90 * 86400:

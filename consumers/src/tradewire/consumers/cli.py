@@ -10,11 +10,13 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+import msgspec
+
 from tradewire.publisher import Publisher, default_outbox_dir, ensure_events_stream
 from tradewire.schemas import KINDS, Subjects, json_schema_text
 
 from ._nats import configured_url, nats_url
-from .alerts import AlertsService, RuleError, load_alerts_config
+from .alerts import AlertsConfig, AlertsService, RuleError, load_alerts_config
 from .alerts_cli import (
     add_alerts_commands,
     add_rules_commands,
@@ -24,11 +26,11 @@ from .alerts_cli import (
 from .demo import run_demo
 from .embedded import NatsServerNotFound
 from .importers import ImportResult, gpt_trader_events, read_events_db, read_events_jsonl
-from .metrics import MetricsService, load_metrics_config
+from .metrics import MetricsConfig, MetricsService, load_metrics_config
 from .report import build_report, render_html, render_json, render_text
 from .simulate import FaultRates, SimulationConfig, print_progress, run_simulation
 from .sql_client import format_result, open_runner, query
-from .store import ConfigError, QueryError, StoreService, load_store_config
+from .store import ConfigError, QueryError, StoreConfig, StoreService, load_store_config
 from .tail import tail
 
 __all__ = ["build_parser", "main"]
@@ -355,33 +357,22 @@ async def _report(args: argparse.Namespace, subjects: Subjects) -> int:
     return 0
 
 
+def _flags(args: argparse.Namespace, config_type: type[msgspec.Struct]) -> dict[str, object]:
+    """The command-line values of ``config_type``'s settings. Each option of a serve
+    subcommand is named exactly like the setting it sets, so none is left behind."""
+    return {k: v for k, v in vars(args).items() if k in config_type.__struct_fields__}
+
+
 def _serve(args: argparse.Namespace) -> int:
-    names = [
-        a
-        for a in (
-            "nats_url",
-            "root",
-            "db",
-            "http_host",
-            "http_port",
-            "max_batch",
-            "max_wait_s",
-            "metric_prefix",
-        )
-        if hasattr(args, a)
-    ]
-    flags = {k: getattr(args, k) for k in names}
-    if args.service == "alerts":
-        alerts = load_alerts_config(args.config, flags)
-        _need_url(alerts.nats_url)
-        return asyncio.run(AlertsService(alerts).run())
-    if args.service == "metrics":
-        metrics = load_metrics_config(args.config, flags)
-        _need_url(metrics.nats_url)
-        return asyncio.run(MetricsService(metrics).run())
-    store = load_store_config(args.config, flags)
-    _need_url(store.nats_url)
-    return asyncio.run(StoreService(store).run())
+    service: StoreService | MetricsService | AlertsService
+    if args.service == "store":
+        service = StoreService(load_store_config(args.config, _flags(args, StoreConfig)))
+    elif args.service == "metrics":
+        service = MetricsService(load_metrics_config(args.config, _flags(args, MetricsConfig)))
+    else:
+        service = AlertsService(load_alerts_config(args.config, _flags(args, AlertsConfig)))
+    _need_url(service.config.nats_url)
+    return asyncio.run(service.run())
 
 
 def _need_url(url: str) -> None:

@@ -33,18 +33,14 @@ from ._kinds import (
     Ws,
 )
 from ._subjects import (
-    ALERTS_CONSUMER,
     DEFAULT_DUPLICATE_WINDOW_S,
     DEFAULT_MAX_AGE_S,
     DEFAULT_ROOT,
-    METRICS_CONSUMER,
-    STORE_CONSUMER,
     Subjects,
 )
 from ._types import BOT_ID_PATTERN
 
 __all__ = [
-    "ALERTS_CONSUMER",
     "BOT_ID_PATTERN",
     "DEFAULT_DUPLICATE_WINDOW_S",
     "DEFAULT_MAX_AGE_S",
@@ -53,9 +49,7 @@ __all__ = [
     "EVENT_TYPES",
     "KINDS",
     "KIND_OF",
-    "METRICS_CONSUMER",
     "RULE_NAME_PATTERN",
-    "STORE_CONSUMER",
     "SUPPORTED_VERSIONS",
     "Account",
     "AlertChange",

@@ -9,19 +9,13 @@ from ._errors import EventError
 from ._kinds import KINDS
 
 __all__ = [
-    "ALERTS_CONSUMER",
     "DEFAULT_DUPLICATE_WINDOW_S",
     "DEFAULT_MAX_AGE_S",
     "DEFAULT_ROOT",
-    "METRICS_CONSUMER",
-    "STORE_CONSUMER",
     "Subjects",
 ]
 
 DEFAULT_ROOT = "tradewire"
-STORE_CONSUMER = "tradewire-store"
-METRICS_CONSUMER = "tradewire-metrics"
-ALERTS_CONSUMER = "tradewire-alerts"
 DEFAULT_MAX_AGE_S = 7 * 24 * 3600.0
 DEFAULT_DUPLICATE_WINDOW_S = 120.0
 
@@ -30,7 +24,11 @@ _TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 @dataclass(frozen=True)
 class Subjects:
-    """Names for one fleet. Several fleets share a NATS by using different roots."""
+    """Names for one fleet. Several fleets share a NATS by using different roots.
+
+    Every NATS name a component creates (subjects, streams, durable consumers, key-value
+    buckets) comes from here, so two roots never touch each other's state.
+    """
 
     root: str = DEFAULT_ROOT
     _evt: str = field(init=False, repr=False)
@@ -55,6 +53,21 @@ class Subjects:
     def alerts_stream(self) -> str:
         """``TRADEWIRE_ALERTS`` for the default root."""
         return f"{self._stream_prefix}_ALERTS"
+
+    @property
+    def _name_prefix(self) -> str:
+        """The root as one token (``prod.fleet-a`` -> ``prod_fleet-a``): durable and bucket
+        names may not contain dots."""
+        return self.root.replace(".", "_")
+
+    def durable(self, service: str) -> str:
+        """A service's durable consumer: ``tradewire-store`` for the default root."""
+        return f"{self._name_prefix}-{service}"
+
+    @property
+    def alerts_bucket(self) -> str:
+        """The alerts service's key-value bucket (state, firing alerts, silences)."""
+        return f"{self._name_prefix}_alerts"
 
     @property
     def events_wildcard(self) -> str:

@@ -25,7 +25,7 @@ from tradewire.consumers.runtime import (
     read_history,
 )
 from tradewire.publisher import ensure_alerts_stream, ensure_events_stream
-from tradewire.schemas import ALERTS_CONSUMER, AlertChange, EventError, decode
+from tradewire.schemas import DEFAULT_ROOT, AlertChange, EventError, Subjects, decode
 
 from ._engine import Engine
 from ._notify import Notifier
@@ -45,8 +45,8 @@ _NOTIFIED_KEY = "notified"  # per receiver, when each firing alert was last sent
 
 class AlertsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     nats_url: str = ""
-    root: str = "tradewire"
-    durable: str = ALERTS_CONSUMER
+    root: str = DEFAULT_ROOT
+    durable: str = ""  # default: <root>-alerts
     http_host: str = "127.0.0.1"
     http_port: int = 8203
     rules: str = ""  # default: the shipped default_rules.yaml
@@ -54,9 +54,12 @@ class AlertsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_batch: int = 5000
     max_wait_s: float = 0.05
     ack_wait_s: float = 10.0
-    state_bucket: str = "tradewire_alerts"
+    state_bucket: str = ""  # default: <root>_alerts
 
     def __post_init__(self) -> None:
+        subjects = Subjects(self.root)  # raises on a bad root
+        self.durable = self.durable or subjects.durable("alerts")
+        self.state_bucket = self.state_bucket or subjects.alerts_bucket
         if not 0.05 <= self.tick_s <= 60:
             raise ValueError("out of range: tick_s")
 

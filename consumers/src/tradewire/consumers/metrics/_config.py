@@ -9,19 +9,19 @@ from typing import Any
 import msgspec
 
 from tradewire.consumers.runtime import load_config
-from tradewire.schemas import METRICS_CONSUMER
+from tradewire.schemas import DEFAULT_ROOT, Subjects
 
 __all__ = ["MetricsConfig", "load_metrics_config"]
 
 
 class MetricsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     nats_url: str = ""
-    root: str = "tradewire"
-    durable: str = METRICS_CONSUMER
+    root: str = DEFAULT_ROOT
+    durable: str = ""  # default: <root>-metrics
     http_host: str = "127.0.0.1"
     http_port: int = 8202
     metric_prefix: str = "tradewire"
-    alerts_bucket: str = "tradewire_alerts"  # where the alerts service keeps what fires
+    alerts_bucket: str = ""  # where the alerts service keeps what fires; default <root>_alerts
     max_batch: int = 5000
     max_wait_s: float = 0.05  # metrics should move within a scrape, not a second
     ack_wait_s: float = 10.0
@@ -41,6 +41,10 @@ class MetricsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     def __post_init__(self) -> None:
         import re  # noqa: PLC0415
+
+        subjects = Subjects(self.root)  # raises on a bad root
+        self.durable = self.durable or subjects.durable("metrics")
+        self.alerts_bucket = self.alerts_bucket or subjects.alerts_bucket
 
         checks = {
             "http_port": 0 <= self.http_port <= 65535,

@@ -1,7 +1,14 @@
-"""Service settings from defaults, a TOML file, ``TRADEWIRE_*`` env vars and flags, in order."""
+"""Service settings from defaults, a TOML file, env vars and flags, in that order.
+
+Env vars carry the service's name (``TRADEWIRE_STORE_HTTP_PORT``), so services sharing a
+host never read each other's settings. Only fleet-wide settings (``SHARED``) may also be
+given once for all, as ``TRADEWIRE_NATS_URL`` or ``TRADEWIRE_ROOT``; the service's own
+name wins over those.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 import tomllib
 from collections.abc import Mapping
@@ -10,13 +17,21 @@ from typing import Any, TypeVar
 
 import msgspec
 
-__all__ = ["ConfigError", "load_config"]
+__all__ = ["SHARED", "ConfigError", "env_name", "load_config"]
+
+log = logging.getLogger("tradewire.consumers.config")
+SHARED = frozenset({"nats_url", "root"})
 
 T = TypeVar("T", bound=msgspec.Struct)
 
 
 class ConfigError(ValueError):
     """A setting is missing, unknown or out of range; the message names it and its source."""
+
+
+def env_name(section: str, name: str) -> str:
+    """``TRADEWIRE_STORE_HTTP_PORT`` for the store's ``http_port``."""
+    return f"TRADEWIRE_{section.upper()}_{name.upper()}"
 
 
 def load_config(
@@ -46,8 +61,18 @@ def load_config(
         if unknown:
             raise ConfigError(f"{path}: unknown setting(s) {', '.join(sorted(unknown))}")
         merged.update({k: v for k, v in table.items() if k in fields})
-    for name in fields:
-        value = env.get(f"TRADEWIRE_{name.upper()}")
+    for name in sorted(fields):
+        value = env.get(env_name(section, name))
+        generic = f"TRADEWIRE_{name.upper()}"
+        if value is None and name in SHARED:
+            value = env.get(generic)
+        elif generic in env and name not in SHARED:
+            log.warning(
+                "%s is not read by the %s service: use %s",
+                generic,
+                section,
+                env_name(section, name),
+            )
         if value is not None:
             merged[name] = value
     merged.update({k: v for k, v in flags.items() if v is not None})

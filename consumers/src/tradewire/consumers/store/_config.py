@@ -9,17 +9,17 @@ from typing import Any
 import msgspec
 
 from tradewire.consumers.runtime import ConfigError, load_config
-from tradewire.schemas import DEFAULT_MAX_SIZE, STORE_CONSUMER
+from tradewire.schemas import DEFAULT_MAX_SIZE, DEFAULT_ROOT, Subjects
 
 __all__ = ["ConfigError", "StoreConfig", "load_store_config"]
 
 
 class StoreConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     nats_url: str = ""
-    root: str = "tradewire"
+    root: str = DEFAULT_ROOT
     db: str = "tradewire.duckdb"
-    durable: str = STORE_CONSUMER
-    alerts_durable: str = STORE_CONSUMER + "-alerts"  # the alerts stream's consumer
+    durable: str = ""  # default: <root>-store
+    alerts_durable: str = ""  # the alerts stream's consumer; default: <root>-store-alerts
     http_host: str = "127.0.0.1"
     http_port: int = 8201
     # Big batches amortize DuckDB's per-transaction cost (5k: ~33k ev/s, 20k: ~50k ev/s
@@ -39,6 +39,9 @@ class StoreConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     lag_warn: int = 100_000  # /health turns degraded when the consumer is this far behind
 
     def __post_init__(self) -> None:
+        subjects = Subjects(self.root)  # raises on a bad root
+        self.durable = self.durable or subjects.durable("store")
+        self.alerts_durable = self.alerts_durable or subjects.durable("store-alerts")
         checks = {
             "http_port": 0 <= self.http_port <= 65535,
             "max_batch": 1 <= self.max_batch <= 100_000,
