@@ -21,6 +21,7 @@ from tradewire.consumers.cli import build_parser, main
 from tradewire.consumers.embedded import EmbeddedNats
 from tradewire.consumers.metrics import MetricsConfig
 from tradewire.consumers.runtime import ConsumerService
+from tradewire.consumers.simulate import FaultRates, SimulationConfig, SimulationResult
 from tradewire.consumers.store import StoreConfig
 
 CONFIGS: dict[str, type[Any]] = {
@@ -161,3 +162,38 @@ def test_serve_alerts_with_a_rules_file_runs_those_rules(
         assert proc.wait(20) == 0
         if proc.stderr:
             proc.stderr.close()
+
+
+SIMULATE_CASES: list[tuple[list[str], str, object]] = [
+    (["--bots", "3"], "bots", 3),
+    (["--rate", "7.5"], "rate", 7.5),
+    (["--duration", "0.5"], "duration", 0.5),
+    (["--seed", "42"], "seed", 42),
+    (["--root", "fleet-q"], "root", "fleet-q"),
+    *[
+        ([f"--{name.replace('_', '-')}-rate", "0.5"], f"faults.{name}", 0.5)
+        for name in vars(FaultRates())
+    ],
+]
+
+
+@pytest.mark.nats
+@pytest.mark.parametrize("case", SIMULATE_CASES, ids=lambda c: c[0][0])
+def test_simulate_option_reaches_its_setting(
+    case: tuple[list[str], str, object], nats_server: EmbeddedNats, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tradewire.consumers import cli
+
+    argv, setting, expected = case
+    seen: list[SimulationConfig] = []
+
+    async def record(url: str, config: SimulationConfig, *args: object, **kw: object) -> object:
+        seen.append(config)
+        return SimulationResult([])
+
+    monkeypatch.setattr(cli, "run_simulation", record)
+    main(["simulate", "--nats-url", nats_server.url, *argv])
+    value: object = seen[0]
+    for part in setting.split("."):
+        value = getattr(value, part)
+    assert value == expected

@@ -212,11 +212,12 @@ async def test_full_stream_pushes_back_then_delivers_everything(
 ) -> None:
     import nats
 
-    from tradewire.publisher import ensure_events_stream
+    from tradewire.publisher import StreamLimits, apply_stream_limits, ensure_events_stream
 
     subjects = Subjects("full")
     client = await nats.connect(nats_server.url)
-    await ensure_events_stream(client, subjects, max_bytes=20_000)
+    await ensure_events_stream(client, subjects)
+    await apply_stream_limits(client, subjects, StreamLimits(max_bytes=20_000), allow_shrink=True)
     pub = await Publisher(
         "bot-f", _config(nats_server.url, tmp_path, "bot-f", root="full", ack_timeout_s=1.0)
     ).start()
@@ -225,7 +226,8 @@ async def test_full_stream_pushes_back_then_delivers_everything(
     stats = pub.stats()
     assert 0 < stats.acked < 500  # DiscardNew: the server refuses, nothing old is deleted
     assert "maximum bytes" in stats.last_error.lower()
-    await ensure_events_stream(client, subjects, max_bytes=10 << 20)  # the operator makes room
+    # The operator makes room.
+    await apply_stream_limits(client, subjects, StreamLimits(max_bytes=10 << 20))
     assert await pub.flush(30), pub.stats()
     await pub.close()
     stored = await stream_ids(client, subjects)

@@ -13,7 +13,7 @@ from pathlib import Path
 import msgspec
 
 from tradewire.publisher import Publisher, default_outbox_dir, ensure_events_stream
-from tradewire.schemas import KINDS, Subjects, json_schema_text
+from tradewire.schemas import DEFAULT_ROOT, KINDS, Subjects, json_schema_text
 
 from ._nats import configured_url, nats_url
 from .alerts import AlertsConfig, AlertsService, RuleError, load_alerts_config
@@ -23,7 +23,7 @@ from .alerts_cli import (
     run_alerts_command,
     run_rules_command,
 )
-from .demo import run_demo
+from .demo import DEMO_ROOT, run_demo
 from .embedded import NatsServerNotFound
 from .importers import ImportResult, gpt_trader_events, read_events_db, read_events_jsonl
 from .metrics import MetricsConfig, MetricsService, load_metrics_config
@@ -31,6 +31,7 @@ from .report import build_report, render_html, render_json, render_text
 from .simulate import FaultRates, SimulationConfig, print_progress, run_simulation
 from .sql_client import format_result, open_runner, query
 from .store import ConfigError, QueryError, StoreConfig, StoreService, load_store_config
+from .stream_cli import add_stream_commands, run_stream_command
 from .tail import tail
 
 __all__ = ["build_parser", "main"]
@@ -167,7 +168,16 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
 
     p = _command(sub, "demo", "embedded NATS + store + simulated fleet + live view", _EPILOG_DEMO)
-    _add_nats(p)
+    p.add_argument(
+        "--nats-url",
+        help="NATS server URL (default: $TRADEWIRE_NATS_URL, "
+        "else an embedded nats-server is started)",
+    )
+    p.add_argument(
+        "--root",
+        help=f"subject root (default {DEFAULT_ROOT} on the embedded server, "
+        f"{DEMO_ROOT} on a configured one, so simulated bots never join a real fleet)",
+    )
     _add_fleet(p, duration=20.0)
     p.add_argument(
         "--out-dir",
@@ -190,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_alerts_commands(sub)
     add_rules_commands(sub)
+    add_stream_commands(sub)
 
     m = _service(serve_sub, "metrics", "fleet events as Prometheus metrics", 8202)
     m.add_argument(
@@ -272,17 +283,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _sim_config(args: argparse.Namespace) -> SimulationConfig:
+def _sim_config(args: argparse.Namespace, subjects: Subjects) -> SimulationConfig:
     faults = FaultRates(**{n: getattr(args, f"rate_{n}") for n in vars(FaultRates())})
     return SimulationConfig(
-        bots=args.bots, rate=args.rate, duration=args.duration, seed=args.seed, faults=faults
+        bots=args.bots,
+        rate=args.rate,
+        duration=args.duration,
+        seed=args.seed,
+        faults=faults,
+        root=subjects.root,
     )
 
 
 async def _simulate(args: argparse.Namespace, subjects: Subjects) -> int:
     import nats  # noqa: PLC0415 - keeps `tradewire --help` fast
 
-    config = _sim_config(args)
+    config = _sim_config(args, subjects)
     with nats_url(args.nats_url) as url:
         nc = await nats.connect(url, name="tradewire-simulate")
         await ensure_events_stream(nc, subjects)
@@ -417,6 +433,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_alerts_command(args)
         if args.command == "rules":
             return run_rules_command(args)
+        if args.command == "stream":
+            return run_stream_command(args)
         if args.command == "import":
             return asyncio.run(_import(args))
         if args.command == "report":
@@ -434,8 +452,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             sys.stdout.write(format_result(result, args.format))
             return 0
+        if not args.root:
+            subjects = Subjects(DEMO_ROOT if configured_url(args.nats_url) else DEFAULT_ROOT)
         with nats_url(args.nats_url) as url:
-            return asyncio.run(run_demo(url, _sim_config(args), subjects, args.out_dir))
+            print(f"subject root: {subjects.root}")
+            return asyncio.run(run_demo(url, _sim_config(args, subjects), subjects, args.out_dir))
     except (ValueError, NatsServerNotFound, OSError, QueryError, RuleError) as exc:
         print(f"tradewire {args.command}: {exc}", file=sys.stderr)
         return 2

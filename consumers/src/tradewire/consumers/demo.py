@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import secrets
 import signal
 import sys
 import tempfile
@@ -13,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 import nats
+from nats.aio.client import Client
 
 from tradewire.publisher import ensure_events_stream
 from tradewire.schemas import Envelope, Subjects, kind_of
@@ -20,12 +22,15 @@ from tradewire.schemas import Envelope, Subjects, kind_of
 from .alerts import AlertsConfig, AlertsService
 from .metrics import MetricsConfig, MetricsService
 from .report import build_report, render_html, render_json, render_text
+from .runtime import ConsumerService
 from .simulate import Progress, SimulationConfig, print_progress, run_simulation
 from .sql_client import open_runner
 from .store import StoreConfig, StoreService
 from .tail import describe, tail
 
-__all__ = ["run_demo"]
+__all__ = ["DEMO_ROOT", "run_demo"]
+
+DEMO_ROOT = "tradewire-demo"  # on a shared NATS: the demo's own subjects and streams
 
 # Too frequent to be worth a line each; they still count in the totals.
 _ROUTINE = frozenset({"mark", "cycle", "heartbeat", "broker_call"})
@@ -92,117 +97,199 @@ async def _write_report(db: Path, out: Path) -> list[Path]:
     return paths
 
 
-async def run_demo(url: str, config: SimulationConfig, subjects: Subjects, out_dir: Path) -> int:
-    """Fleet -> NATS -> store; watch it arrive, then check every event was stored once."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    db = out_dir / "fleet.duckdb"
-    nc = await nats.connect(url, name="tradewire-demo")
-    await ensure_events_stream(nc, subjects)
+class _DemoNames:
+    """Names no real service uses: the demo may share a NATS with a production fleet."""
+
+    def __init__(self, subjects: Subjects) -> None:
+        tag = f"demo-{int(time.time())}-{secrets.token_hex(3)}"
+        self.store = subjects.durable(f"{tag}-store")
+        self.store_alerts = subjects.durable(f"{tag}-store-alerts")
+        self.metrics = subjects.durable(f"{tag}-metrics")
+        self.alerts = subjects.durable(f"{tag}-alerts")
+        self.bucket = subjects.alerts_bucket + "_" + tag.replace("-", "_")
+
+
+async def _remove(nc: Client, subjects: Subjects, names: _DemoNames) -> None:
+    """Delete what the demo created on NATS (its consumers and bucket), whatever happened."""
     js = nc.jetstream()
-    before = (await js.stream_info(subjects.events_stream)).state.messages
-    stop = asyncio.Event()
+    for stream, durable in (
+        (subjects.events_stream, names.store),
+        (subjects.events_stream, names.metrics),
+        (subjects.events_stream, names.alerts),
+        (subjects.alerts_stream, names.store_alerts),
+    ):
+        with contextlib.suppress(Exception):  # never created, or already gone
+            await js.delete_consumer(stream, durable)
+    with contextlib.suppress(Exception):
+        await js.delete_key_value(names.bucket)
+
+
+async def run_demo(url: str, config: SimulationConfig, subjects: Subjects, out_dir: Path) -> int:
+    """Fleet -> NATS -> store; watch it arrive, then check every event was stored once.
+
+    Whatever happens (an error, Ctrl-C), every service the demo started is stopped and its
+    consumers and bucket are deleted from NATS.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    demo = _Demo(url, config, subjects, out_dir)
+    demo.nc = await nats.connect(url, name="tradewire-demo")
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    stamp = int(time.time())  # the demo's own consumers and state, beside any real ones
-    store = StoreService(
-        StoreConfig(
-            nats_url=url,
-            root=subjects.root,
-            db=str(db),
-            http_port=0,
-            durable=f"tradewire-demo-store-{stamp}",
-            alerts_durable=f"tradewire-demo-store-alerts-{stamp}",
-        )
-    )
-    store_task = await store.start()
-    assert store.http is not None
-    print(f"store: {db}  (health: http://127.0.0.1:{store.http.port}/health)")
-    metrics = MetricsService(MetricsConfig(nats_url=url, root=subjects.root, http_port=0))
-    metrics_task = await metrics.start()
-    assert metrics.http is not None
-    print(f"metrics: http://127.0.0.1:{metrics.http.port}/metrics  (/metrics.json, /health)")
-    alerts = AlertsService(
-        AlertsConfig(
-            nats_url=url,
-            root=subjects.root,
-            http_port=0,
-            durable=f"tradewire-demo-alerts-{stamp}",
-            state_bucket=f"tradewire_demo_alerts_{stamp}",
-        )
-    )
-    alerts_task = await alerts.start()
-    assert alerts.http is not None
-    print(f"alerts: {len(alerts.engine.rules)} default rules, logged as they fire")
-    sampler = _Sampler()
-    tail_stop = asyncio.Event()
-    watcher = asyncio.create_task(
-        tail(url, subjects, out=io.StringIO(), stop=tail_stop, on_event=sampler)
-    )
+        loop.add_signal_handler(sig, demo.stop.set)
+    try:
+        await ensure_events_stream(demo.nc, subjects)
+        return await demo.run()
+    finally:
+        await demo.close()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(sig)
 
-    def progress(p: Progress) -> None:
-        print_progress(p)
-        print(
-            f"         stored {store.stored:,}  quarantined {sum(store.quarantined.values())}",
-            file=sys.stderr,
+
+class _Demo:
+    def __init__(
+        self, url: str, config: SimulationConfig, subjects: Subjects, out_dir: Path
+    ) -> None:
+        self.url = url
+        self.config = config
+        self.subjects = subjects
+        self.out_dir = out_dir
+        self.db = out_dir / "fleet.duckdb"
+        self.names = _DemoNames(subjects)
+        self.nc: Client | None = None
+        self.stop = asyncio.Event()
+        self.running: list[tuple[ConsumerService, asyncio.Task[int]]] = []
+
+    async def start(self, service: ConsumerService) -> None:
+        self.running.append((service, await service.start()))
+
+    async def close(self) -> None:
+        for service, task in reversed(self.running):
+            if not task.done():
+                service.stop()
+            with contextlib.suppress(Exception):
+                await task
+        if self.nc is not None:
+            await _remove(self.nc, self.subjects, self.names)
+            await self.nc.close()
+
+    async def run(self) -> int:
+        assert self.nc is not None
+        nc, url, config, subjects, db, names = (
+            self.nc,
+            self.url,
+            self.config,
+            self.subjects,
+            self.db,
+            self.names,
+        )
+        js = nc.jetstream()
+        before = (await js.stream_info(subjects.events_stream)).state.messages
+
+        store = StoreService(
+            StoreConfig(
+                nats_url=url,
+                root=subjects.root,
+                db=str(db),
+                http_port=0,
+                durable=names.store,
+                alerts_durable=names.store_alerts,
+            )
+        )
+        await self.start(store)
+        assert store.http is not None
+        print(f"store: {db}  (health: http://127.0.0.1:{store.http.port}/health)")
+        metrics = MetricsService(
+            MetricsConfig(
+                nats_url=url,
+                root=subjects.root,
+                http_port=0,
+                durable=names.metrics,
+                alerts_bucket=names.bucket,
+            )
+        )
+        await self.start(metrics)
+        assert metrics.http is not None
+        print(f"metrics: http://127.0.0.1:{metrics.http.port}/metrics  (/metrics.json, /health)")
+        alerts = AlertsService(
+            AlertsConfig(
+                nats_url=url,
+                root=subjects.root,
+                http_port=0,
+                durable=names.alerts,
+                state_bucket=names.bucket,
+            )
+        )
+        await self.start(alerts)
+        print(f"alerts: {len(alerts.engine.rules)} default rules, logged as they fire")
+        sampler = _Sampler()
+        tail_stop = asyncio.Event()
+        watcher = asyncio.create_task(
+            tail(url, subjects, out=io.StringIO(), stop=tail_stop, on_event=sampler)
         )
 
-    with tempfile.TemporaryDirectory(prefix="tradewire-outbox-") as outbox:
+        def progress(p: Progress) -> None:
+            print_progress(p)
+            print(
+                f"         stored {store.stored:,}  quarantined {sum(store.quarantined.values())}",
+                file=sys.stderr,
+            )
+
+        try:
+            with tempfile.TemporaryDirectory(prefix="tradewire-outbox-") as outbox:
+                print(
+                    f"simulating {config.bots} bots at {config.rate:g} events/s each for "
+                    f"{config.duration:g}s (Ctrl-C stops)"
+                )
+                result = await run_simulation(
+                    url, config, Path(outbox), progress=progress, stop=self.stop
+                )
+            stored, distinct = await _wait_stored(store, list(result.runs.values()), result.acked)
+        finally:
+            tail_stop.set()
+            await watcher
+        after = (await js.stream_info(subjects.events_stream)).state.messages
+        await asyncio.sleep(0.2)  # the metrics consumer batches for up to 50 ms
+        equity = {k[0]: v for k, v in metrics.agg.equity.values.items()}
         print(
-            f"simulating {config.bots} bots at {config.rate:g} events/s each for "
-            f"{config.duration:g}s (Ctrl-C stops)"
+            "equity by bot (from the metrics service): "
+            + ", ".join(f"{b} {v:,.2f}" for b, v in sorted(equity.items()))
         )
-        result = await run_simulation(url, config, Path(outbox), progress=progress, stop=stop)
-    stored, distinct = await _wait_stored(store, list(result.runs.values()), result.acked)
-    tail_stop.set()
-    await watcher
-    after = (await js.stream_info(subjects.events_stream)).state.messages
-    await asyncio.sleep(0.2)  # the metrics consumer batches for up to 50 ms
-    equity = {k[0]: v for k, v in metrics.agg.equity.values.items()}
-    print(
-        "equity by bot (from the metrics service): "
-        + ", ".join(f"{b} {v:,.2f}" for b, v in sorted(equity.items()))
-    )
-    metrics.stop()
-    await metrics_task
-    alerts.stop()
-    await alerts_task
-    changes = sum(alerts.published.values())
-    for _ in range(100):  # the store's alerts consumer batches for up to 0.5 s
-        if store.alerts_stored >= changes:
-            break
-        await asyncio.sleep(0.05)
-    firing = sorted({f"{a.rule}@{a.bot}" for a in alerts.engine.firing()})
-    print(
-        f"alerts: {changes} state change(s) published, {store.alerts_stored} stored; "
-        f"firing at the end: {', '.join(firing) or 'none'}"
-    )
-    store.stop()
-    await store_task
-    with contextlib.suppress(Exception):  # the demo's own state, not a real service's
-        await js.delete_key_value(alerts.config.state_bucket)
-    await nc.close()
-    in_stream = after - before
-    print(
-        f"\nemitted {result.emitted:,} events in {result.elapsed:.1f}s "
-        f"({result.emitted / max(result.elapsed, 1e-9):,.0f}/s); acked {result.acked:,}; "
-        f"in {subjects.events_stream}: {in_stream:,}; stored in DuckDB: {stored:,}; "
-        f"seen live: {sum(sampler.counts.values()):,}"
-    )
-    print("by kind: " + ", ".join(f"{k} {n:,}" for k, n in sorted(result.by_kind.items())))
-    ok = in_stream == stored == distinct == result.acked == result.emitted and not result.dropped
-    print(
-        "OK: every emitted event is in the stream and in DuckDB exactly once"
-        if ok
-        else "MISMATCH: see the counts above"
-    )
-    reports = await _write_report(db, out_dir / "reports")
-    print(f"daily report: {', '.join(str(p) for p in reports)}")
-    print(
-        f'explore it:  uv run tradewire sql "SELECT bot, count(*) FROM orders GROUP BY bot" '
-        f"--db {db}"
-    )
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(Exception):
-            loop.remove_signal_handler(sig)
-    return 0 if ok else 1
+        for service in (metrics, alerts):
+            service.stop()
+        for _, task in self.running[1:]:
+            await task
+        changes = sum(alerts.published.values())
+        for _ in range(100):  # the store's alerts consumer batches for up to 0.5 s
+            if store.alerts_stored >= changes:
+                break
+            await asyncio.sleep(0.05)
+        firing = sorted({f"{a.rule}@{a.bot}" for a in alerts.engine.firing()})
+        print(
+            f"alerts: {changes} state change(s) published, {store.alerts_stored} stored; "
+            f"firing at the end: {', '.join(firing) or 'none'}"
+        )
+        store.stop()
+        await self.running[0][1]
+        in_stream = after - before
+        print(
+            f"\nemitted {result.emitted:,} events in {result.elapsed:.1f}s "
+            f"({result.emitted / max(result.elapsed, 1e-9):,.0f}/s); acked {result.acked:,}; "
+            f"in {subjects.events_stream}: {in_stream:,}; stored in DuckDB: {stored:,}; "
+            f"seen live: {sum(sampler.counts.values()):,}"
+        )
+        print("by kind: " + ", ".join(f"{k} {n:,}" for k, n in sorted(result.by_kind.items())))
+        same = in_stream == stored == distinct == result.acked == result.emitted
+        ok = same and not result.dropped
+        print(
+            "OK: every emitted event is in the stream and in DuckDB exactly once"
+            if ok
+            else "MISMATCH: see the counts above"
+        )
+        reports = await _write_report(db, self.out_dir / "reports")
+        print(f"daily report: {', '.join(str(p) for p in reports)}")
+        print(
+            f'explore it:  uv run tradewire sql "SELECT bot, count(*) FROM orders GROUP BY bot" '
+            f"--db {db}"
+        )
+        return 0 if ok else 1

@@ -15,7 +15,13 @@ from ._outbox import OutboxLockedError
 from ._publisher import Publisher, PublisherClosedError
 from ._recording import RecordingPublisher
 from ._stats import PublisherStats
-from ._streams import ensure_alerts_stream, ensure_events_stream
+from ._streams import (
+    StreamLimitError,
+    StreamLimits,
+    apply_stream_limits,
+    ensure_alerts_stream,
+    ensure_events_stream,
+)
 from ._sync import SyncPublisher
 
 __all__ = [
@@ -29,7 +35,10 @@ __all__ = [
     "PublisherConfig",
     "PublisherStats",
     "RecordingPublisher",
+    "StreamLimitError",
+    "StreamLimits",
     "SyncPublisher",
+    "apply_stream_limits",
     "default_outbox_dir",
     "ensure_alerts_stream",
     "ensure_events_stream",

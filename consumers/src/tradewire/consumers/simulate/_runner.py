@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tradewire.publisher import Publisher, PublisherConfig
-from tradewire.schemas import kind_of
+from tradewire.schemas import DEFAULT_ROOT, Subjects, kind_of
 
 from ._model import BotModel, FaultRates
 
@@ -34,6 +34,7 @@ class SimulationConfig:
     seed: int = 1
     bot_prefix: str = "sim-bot"
     faults: FaultRates = field(default_factory=FaultRates)
+    root: str = DEFAULT_ROOT  # the subject root the bots publish under
 
     def __post_init__(self) -> None:
         if not 1 <= self.bots <= 10_000:
@@ -42,6 +43,7 @@ class SimulationConfig:
             raise ValueError("rate must be > 0 and <= 100000 events/s per bot")
         if self.duration < 0:
             raise ValueError("duration must be >= 0")
+        Subjects(self.root)  # raises on a bad root
 
     def bot_ids(self) -> list[str]:
         width = len(str(self.bots))
@@ -105,7 +107,8 @@ async def run_simulation(
     """Emit the fleet's events at ``rate`` per bot for ``duration`` s, then flush and close."""
     ids = config.bot_ids()
     models = [BotModel(bot, config.seed, config.faults) for bot in ids]
-    pub_config = PublisherConfig(url=url, heartbeat_interval_s=0)  # the model sends heartbeats
+    # The model sends the heartbeats.
+    pub_config = PublisherConfig(url=url, root=config.root, heartbeat_interval_s=0)
     pubs = [await Publisher(bot, pub_config, outbox_dir=outbox_root / bot).start() for bot in ids]
     result = SimulationResult(ids, runs={p.bot: p.run for p in pubs})
     emitted = [0] * len(models)

@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 
 from tradewire.consumers.runtime import ConfigError, load_config
+from tradewire.publisher import StreamLimits
 from tradewire.schemas import DEFAULT_MAX_SIZE, DEFAULT_ROOT, Subjects
 
 __all__ = ["ConfigError", "StoreConfig", "load_store_config"]
@@ -33,13 +34,17 @@ class StoreConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_event_size: int = DEFAULT_MAX_SIZE
     sql_row_limit: int = 10_000
     sql_timeout_s: float = 30.0
-    stream_max_age_s: float = 7 * 24 * 3600.0
-    stream_max_bytes: int = 10 << 30
-    duplicate_window_s: float = 120.0
+    # The events stream's limits, set by the store at start (it owns them). Unset: a
+    # missing stream is created with the defaults (7 days, 10 GiB, 2 min) and an existing
+    # one is left alone. Lowering a limit is refused (`tradewire stream set --allow-shrink`).
+    stream_max_age_s: float | None = None
+    stream_max_bytes: int | None = None
+    duplicate_window_s: float | None = None
     lag_warn: int = 100_000  # /health turns degraded when the consumer is this far behind
 
     def __post_init__(self) -> None:
         subjects = Subjects(self.root)  # raises on a bad root
+        self.stream_limits()  # raises on a limit that is not > 0
         self.durable = self.durable or subjects.durable("store")
         self.alerts_durable = self.alerts_durable or subjects.durable("store-alerts")
         checks = {
@@ -54,6 +59,13 @@ class StoreConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
             raise ValueError(f"out of range: {', '.join(bad)}")
+
+    def stream_limits(self) -> StreamLimits:
+        return StreamLimits(
+            max_age_s=self.stream_max_age_s,
+            max_bytes=self.stream_max_bytes,
+            duplicate_window_s=self.duplicate_window_s,
+        )
 
 
 def load_store_config(

@@ -17,11 +17,12 @@ from tradewire.consumers.runtime import (
     Acks,
     BatchHandler,
     Check,
+    ConfigError,
     ConsumerService,
     ConsumerSettings,
     Delivery,
 )
-from tradewire.publisher import ensure_alerts_stream, ensure_events_stream
+from tradewire.publisher import StreamLimitError, apply_stream_limits, ensure_alerts_stream
 from tradewire.schemas import AlertChange, Envelope, EventError, decode
 
 from ._config import StoreConfig
@@ -202,13 +203,18 @@ class StoreService(ConsumerService):
         assert self.nc is not None
         cfg = self.config
         self.writer = await asyncio.to_thread(StoreWriter, Path(cfg.db))
-        await ensure_events_stream(
-            self.nc,
-            self.subjects,
-            max_age_s=cfg.stream_max_age_s,
-            max_bytes=cfg.stream_max_bytes,
-            duplicate_window_s=cfg.duplicate_window_s,
-        )
+        try:
+            before, after = await apply_stream_limits(self.nc, self.subjects, cfg.stream_limits())
+        except StreamLimitError as exc:
+            raise ConfigError(str(exc)) from None
+        if after != before:
+            log.warning(
+                "%s limits set: max_age %ss, max_bytes %s, duplicate_window %ss",
+                self.subjects.events_stream,
+                after.max_age,
+                after.max_bytes,
+                after.duplicate_window,
+            )
         await ensure_alerts_stream(self.nc, self.subjects)
         self._sql_sub = await self.nc.subscribe(self.subjects.sql, cb=self._on_sql)
 
