@@ -57,7 +57,8 @@ re-running it stores nothing twice: ids are derived from the log itself"""
 _EPILOG_SERVE = """example:
   tradewire serve store --nats-url nats://127.0.0.1:4222 --db /var/lib/tradewire/fleet.duckdb
   tradewire serve store --config /etc/tradewire/store.toml   # [store] table, same names
-settings come from defaults < --config TOML < TRADEWIRE_<NAME> env vars < flags"""
+settings come from defaults < --config TOML < TRADEWIRE_<SERVICE>_<NAME> env vars < flags
+(TRADEWIRE_NATS_URL and TRADEWIRE_ROOT serve every service)"""
 _EPILOG_SQL = """example:
   tradewire sql "SELECT bot, count(*) FROM orders GROUP BY bot" --db fleet.duckdb
   tradewire sql "SELECT * FROM seq_gaps" --format csv --nats-url nats://127.0.0.1:4222

@@ -14,7 +14,7 @@ def metrics_markdown() -> str:
         "",
         "Generated from `tradewire.consumers.metrics` (a test fails when this page drifts).",
         "Names carry the prefix `tradewire_` by default; `--metric-prefix gpt_trader` (or",
-        "`TRADEWIRE_METRIC_PREFIX`) gives GPT-Trader's names. Every series has a `bot` label",
+        "`TRADEWIRE_METRICS_METRIC_PREFIX`) gives GPT-Trader's names. Every series has a `bot` label",
         "unless the table shows none. Ages are computed when `/metrics` is scraped, so they",
         "grow while a bot is silent. Histogram buckets (seconds): 0.001 ... 10 as in",
         "GPT-Trader; `pipeline_event_latency_seconds` uses 0.005 ... 60.",
