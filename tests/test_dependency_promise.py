@@ -38,7 +38,7 @@ BOT = textwrap.dedent("""
 
     async def main() -> None:
         async with Publisher("iso-bot", url=sys.argv[1], outbox_dir=Path(sys.argv[2]),
-                             heartbeat_interval_s=0) as tel:
+                             heartbeat_interval_s=0, lifecycle_events=False) as tel:
             ev = tel.order(symbol="BTC-USD", side="buy", status="filled", qty=1.0)
             assert await tel.flush(20)
             print(ev.id)

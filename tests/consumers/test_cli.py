@@ -95,7 +95,11 @@ async def test_tail_shows_events_and_flags_invalid(
     )
     await asyncio.wait_for(subscribed.wait(), 20)
     async with Publisher(
-        "tail-bot", url=nats_server.url, outbox_dir=tmp_path, heartbeat_interval_s=0
+        "tail-bot",
+        url=nats_server.url,
+        outbox_dir=tmp_path,
+        heartbeat_interval_s=0,
+        lifecycle_events=False,
     ) as tel:
         tel.emit(Mark(symbol="ETH-USD", price=3000.5))
         tel.order(symbol="ETH-USD", side="buy", status="filled", qty=2.0)
@@ -166,3 +170,16 @@ def test_demo_runs_end_to_end_on_an_embedded_server(tmp_path: Path) -> None:
     # The alerts service ran too, and the store kept every change it published.
     m = re.search(r"alerts: (\d+) state change\(s\) published, (\d+) stored", proc.stdout)
     assert m and m.group(1) == m.group(2), proc.stdout
+
+
+def test_every_kind_has_a_readable_line() -> None:
+    from tradewire.consumers.simulate import BotModel
+    from tradewire.schemas import KINDS, kind_of
+
+    model = BotModel("b-1", 3)
+    latest = {kind_of(e): e for _ in range(3000) for e in model.cycle()}
+    assert set(latest) == set(KINDS)
+    for kind, ev in latest.items():
+        ev.bot, ev.ts = "b-1", 1.7e9
+        line = describe(ev)
+        assert line.split(kind, 1)[1].strip(), (kind, line)

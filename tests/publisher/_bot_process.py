@@ -16,7 +16,12 @@ from tradewire.publisher import Publisher
 async def main(url: str, outbox: Path, count: int) -> None:
     # max_memory_events=0: every event goes to the outbox before it is sent.
     pub = await Publisher(
-        "crash-bot", url=url, outbox_dir=outbox, max_memory_events=0, heartbeat_interval_s=0
+        "crash-bot",
+        url=url,
+        outbox_dir=outbox,
+        max_memory_events=0,
+        heartbeat_interval_s=0,
+        lifecycle_events=False,
     ).start()
     for i in range(count):
         print(pub.mark(symbol="BTC-USD", price=float(i + 1)).id)

@@ -50,7 +50,11 @@ async def test_sigkilled_bot_delivers_outbox_after_restart(
 
     # Second life, server up: the outbox is replayed before anything new.
     pub = await Publisher(
-        "crash-bot", url=nats_server.url, outbox_dir=outbox, heartbeat_interval_s=0
+        "crash-bot",
+        url=nats_server.url,
+        outbox_dir=outbox,
+        heartbeat_interval_s=0,
+        lifecycle_events=False,
     ).start()
     assert pub.stats().in_outbox == count
     assert await pub.flush(30)

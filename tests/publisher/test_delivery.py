@@ -19,7 +19,9 @@ pytestmark = pytest.mark.nats
 
 
 def _config(url: str, tmp: Path, bot: str, **kw: object) -> PublisherConfig:
-    return PublisherConfig(url=url, outbox_dir=tmp / bot, heartbeat_interval_s=0, **kw)  # type: ignore[arg-type]
+    # No lifecycle events: these tests count exactly the events they emit.
+    settings: dict[str, object] = {"heartbeat_interval_s": 0, "lifecycle_events": False, **kw}
+    return PublisherConfig(url=url, outbox_dir=tmp / bot, **settings)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("fast_path", [True, False], ids=["framed", "publish"])

@@ -17,7 +17,9 @@ pytestmark = pytest.mark.nats
 
 
 def run_bot(url: str, outbox: Path, n: int) -> tuple[set[str], int, int]:
-    with SyncPublisher("sync-bot", url=url, outbox_dir=outbox, heartbeat_interval_s=0) as tel:
+    with SyncPublisher(
+        "sync-bot", url=url, outbox_dir=outbox, heartbeat_interval_s=0, lifecycle_events=False
+    ) as tel:
         ids = set()
         for i in range(n):
             with tel.cycle():

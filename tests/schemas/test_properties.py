@@ -10,7 +10,7 @@ import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tradewire.schemas import EVENT_TYPES, KINDS, Envelope, EventError, decode, encode
+from tradewire.schemas import EVENT_TYPES, KINDS, Envelope, EventError, Metric, decode, encode
 
 
 def _float(c: msgspec.inspect.FloatType) -> st.SearchStrategy[float]:
@@ -44,6 +44,9 @@ def strategy_for(t: msgspec.inspect.Type) -> st.SearchStrategy[Any]:
         return st.one_of([strategy_for(x) for x in t.types])
     if isinstance(t, msgspec.inspect.ListType):
         return st.lists(strategy_for(t.item_type), max_size=3)
+    if isinstance(t, msgspec.inspect.DictType):
+        size = min(t.max_length or 3, 3)
+        return st.dictionaries(strategy_for(t.key_type), strategy_for(t.value_type), max_size=size)
     if isinstance(t, msgspec.inspect.StructType):
         return struct_strategy(t)
     raise TypeError(f"no strategy for {t}")
@@ -57,7 +60,14 @@ def struct_strategy(info: msgspec.inspect.StructType) -> st.SearchStrategy[Any]:
         fields["id"] = st.text(min_size=1, max_size=40)
         fields["run"] = st.text(min_size=1, max_size=20)
         fields["v"] = st.just(1)
-    return st.builds(info.cls, **fields)
+    built = st.builds(info.cls, **fields)
+    if info.cls is Metric:  # a counter's value is an increment, never negative
+        return built.filter(_not_a_negative_counter)
+    return built
+
+
+def _not_a_negative_counter(m: Any) -> bool:
+    return bool(m.type != "counter" or m.value >= 0)
 
 
 events = st.one_of(

@@ -138,4 +138,11 @@ def test_every_kind_is_in_the_union() -> None:
         "ws",
         "data_quality",
         "error",
+        "lifecycle",
+        "health",
+        "decision",
+        "unfilled_order",
+        "stale_mark",
+        "guard_check",
+        "metric",
     }

@@ -331,7 +331,12 @@ async def _import(args: argparse.Namespace) -> int:
             raise ValueError("no NATS URL: pass --nats-url or set TRADEWIRE_NATS_URL")
         outbox = args.outbox_dir or default_outbox_dir(f"import-{args.bot}")
         async with Publisher(
-            args.bot, url=url, root=args.root, outbox_dir=outbox, heartbeat_interval_s=0
+            args.bot,
+            url=url,
+            root=args.root,
+            outbox_dir=outbox,
+            heartbeat_interval_s=0,
+            lifecycle_events=False,
         ) as pub:
             for n, event in enumerate(events):
                 pub.forward(event)

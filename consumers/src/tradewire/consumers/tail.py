@@ -16,16 +16,23 @@ from tradewire.schemas import (
     BrokerCall,
     Cycle,
     DataQuality,
+    Decision,
     Envelope,
     Error,
     EventError,
     Fill,
     Guard,
+    GuardCheck,
+    Health,
     Heartbeat,
+    Lifecycle,
     Mark,
+    Metric,
     Order,
     Risk,
+    StaleMark,
     Subjects,
+    UnfilledOrder,
     Ws,
     decode,
     kind_of,
@@ -73,6 +80,24 @@ def _detail(ev: Envelope) -> str:
         return f"{ev.symbol} {ev.interval} score={ev.score:.2f} {issues}"
     if isinstance(ev, Error):
         return f"{ev.component} {ev.error_type}: {ev.message}"
+    if isinstance(ev, Lifecycle):
+        return f"{ev.state} {ev.version} {ev.reason}".rstrip()
+    if isinstance(ev, Health):
+        return f"{ev.component} {ev.status} {ev.message}".rstrip()
+    if isinstance(ev, Decision):
+        side = f" {ev.side}" if ev.side else ""
+        gate = f" by {ev.gate}" if ev.gate else ""
+        return f"{ev.symbol}{side} {ev.action}{gate} {ev.reason}".rstrip()
+    if isinstance(ev, UnfilledOrder):
+        return f"{ev.symbol} {ev.order_id} open {ev.age_s:.0f}s"
+    if isinstance(ev, StaleMark):
+        age = f" {ev.age_s:.0f}s old" if ev.age_s is not None else ""
+        return f"{ev.symbol} stale{age}"
+    if isinstance(ev, GuardCheck):
+        return f"{ev.guard} {'ok' if ev.ok else 'FAILED'} ({ev.category})"
+    if isinstance(ev, Metric):
+        labels = ",".join(f"{k}={v}" for k, v in sorted(ev.labels.items()))
+        return f"{ev.name}{{{labels}}} {ev.type} {ev.value:g}{ev.unit}"
     return ""  # pragma: no cover - every kind is handled above
 
 

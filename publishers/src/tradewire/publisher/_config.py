@@ -47,6 +47,11 @@ class PublisherConfig:
     retry_backoff_max_s: float = 10.0
     max_event_size: int = DEFAULT_MAX_SIZE
     heartbeat_interval_s: float = 15.0
+    # Heartbeats carry the process's CPU, memory, open files, threads, disk and network.
+    process_stats: bool = True
+    # A `lifecycle` event when the publisher starts (started) and closes (stopped), so a
+    # restart shows. Off for tools that forward other processes' events (importers).
+    lifecycle_events: bool = True
     version: str = ""
     profile: str = ""
     # Frame publishes in batches through nats-py's outgoing buffer (see _wire.py);

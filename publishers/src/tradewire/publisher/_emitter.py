@@ -17,21 +17,32 @@ from tradewire.schemas import (
     Cycle,
     DataQuality,
     DataQualityIssue,
+    Decision,
     Envelope,
     Error,
     Fill,
     Guard,
+    GuardCheck,
+    Health,
     Heartbeat,
+    Lifecycle,
     Mark,
+    Metric,
     Order,
     Position,
     Risk,
+    StaleMark,
+    UnfilledOrder,
     Ws,
 )
 from tradewire.schemas._types import (
     BreakerState,
+    DecisionAction,
     GuardAction,
+    HealthStatus,
+    LifecycleState,
     Liquidity,
+    MetricType,
     OrderStatus,
     Outcome,
     Side,
@@ -56,13 +67,17 @@ class CycleScope:
 
 
 class BrokerCallScope:
-    """Inside ``with tel.broker_call("submit") as call:``; set ``reason`` to classify a failure."""
+    """Inside ``with tel.broker_call("submit") as call:``; set ``reason`` to classify a
+    failure, and what the exchange said about retries and its rate limit."""
 
-    __slots__ = ("outcome", "reason")
+    __slots__ = ("outcome", "rate_limit_limit", "rate_limit_remaining", "reason", "retries")
 
     def __init__(self) -> None:
         self.outcome: Outcome = "success"
         self.reason = "none"
+        self.retries = 0
+        self.rate_limit_remaining: int | None = None
+        self.rate_limit_limit: int | None = None
 
 
 def _reason_of(exc: BaseException) -> str:
@@ -113,7 +128,9 @@ class Emitter:
             )
 
     @contextmanager
-    def broker_call(self, operation: str) -> Iterator[BrokerCallScope]:
+    def broker_call(
+        self, operation: str, *, category: str = "", endpoint: str = "", symbol: str = ""
+    ) -> Iterator[BrokerCallScope]:
         """Time one exchange call; an exception is a failure classified by its type."""
         scope = BrokerCallScope()
         start = time.perf_counter()
@@ -131,13 +148,63 @@ class Emitter:
                     latency_s=time.perf_counter() - start,
                     outcome=scope.outcome,
                     reason=scope.reason,
+                    category=category,
+                    endpoint=endpoint,
+                    symbol=symbol,
+                    retries=scope.retries,
+                    rate_limit_remaining=scope.rate_limit_remaining,
+                    rate_limit_limit=scope.rate_limit_limit,
                 )
             )
 
+    def order_preview(
+        self, *, symbol: str, latency_s: float = 0.0, ok: bool = True, reason: str = "none"
+    ) -> BrokerCall:
+        """An order preview the exchange accepted or refused (``reason``: why)."""
+        return self.emit(
+            BrokerCall(
+                operation="preview",
+                latency_s=latency_s,
+                outcome="success" if ok else "failure",
+                reason=reason,
+                category="orders",
+                symbol=symbol,
+            )
+        )
+
     def heartbeat(
-        self, *, uptime_s: float = 0.0, version: str = "", profile: str = ""
+        self,
+        *,
+        uptime_s: float = 0.0,
+        version: str = "",
+        profile: str = "",
+        cpu_percent: float | None = None,
+        memory_rss_bytes: int | None = None,
+        memory_percent: float | None = None,
+        open_files: int | None = None,
+        threads: int | None = None,
+        disk_percent: float | None = None,
+        disk_used_bytes: int | None = None,
+        net_sent_bytes: int | None = None,
+        net_recv_bytes: int | None = None,
     ) -> Heartbeat:
-        return self.emit(Heartbeat(uptime_s=uptime_s, version=version, profile=profile))
+        """A heartbeat by hand; the publisher's own timer fills in the process figures."""
+        return self.emit(
+            Heartbeat(
+                uptime_s=uptime_s,
+                version=version,
+                profile=profile,
+                cpu_percent=cpu_percent,
+                memory_rss_bytes=memory_rss_bytes,
+                memory_percent=memory_percent,
+                open_files=open_files,
+                threads=threads,
+                disk_percent=disk_percent,
+                disk_used_bytes=disk_used_bytes,
+                net_sent_bytes=net_sent_bytes,
+                net_recv_bytes=net_recv_bytes,
+            )
+        )
 
     def order(
         self,
@@ -157,6 +224,8 @@ class Emitter:
         latency_s: float | None = None,
         retries: int = 0,
         reduce_only: bool = False,
+        decision_id: str = "",
+        strategy: str = "",
     ) -> Order:
         return self.emit(
             Order(
@@ -175,6 +244,8 @@ class Emitter:
                 latency_s=latency_s,
                 retries=retries,
                 reduce_only=reduce_only,
+                decision_id=decision_id,
+                strategy=strategy,
             )
         )
 
@@ -189,6 +260,7 @@ class Emitter:
         fee: float = 0.0,
         realized_pnl: float = 0.0,
         liquidity: Liquidity = "unknown",
+        strategy: str = "",
     ) -> Fill:
         return self.emit(
             Fill(
@@ -200,6 +272,7 @@ class Emitter:
                 fee=fee,
                 realized_pnl=realized_pnl,
                 liquidity=liquidity,
+                strategy=strategy,
             )
         )
 
@@ -257,6 +330,8 @@ class Emitter:
         funding_pnl: float = 0.0,
         fees: float = 0.0,
         positions: list[Position] | None = None,
+        open_orders: int | None = None,
+        fee_tier: str = "",
     ) -> Account:
         return self.emit(
             Account(
@@ -267,14 +342,38 @@ class Emitter:
                 funding_pnl=funding_pnl,
                 fees=fees,
                 positions=positions or [],
+                open_orders=open_orders,
+                fee_tier=fee_tier,
             )
         )
 
     def mark(self, *, symbol: str, price: float, exchange_ts: float | None = None) -> Mark:
         return self.emit(Mark(symbol=symbol, price=price, exchange_ts=exchange_ts))
 
-    def ws(self, *, state: WsState, reconnect_count: int = 0, gap_count: int = 0) -> Ws:
-        return self.emit(Ws(state=state, reconnect_count=reconnect_count, gap_count=gap_count))
+    def ws(
+        self,
+        *,
+        state: WsState,
+        reconnect_count: int = 0,
+        gap_count: int = 0,
+        last_message_ts: float | None = None,
+        last_heartbeat_ts: float | None = None,
+        last_close_ts: float | None = None,
+        last_error_ts: float | None = None,
+        heartbeat_lag_s: float | None = None,
+    ) -> Ws:
+        return self.emit(
+            Ws(
+                state=state,
+                reconnect_count=reconnect_count,
+                gap_count=gap_count,
+                last_message_ts=last_message_ts,
+                last_heartbeat_ts=last_heartbeat_ts,
+                last_close_ts=last_close_ts,
+                last_error_ts=last_error_ts,
+                heartbeat_lag_s=heartbeat_lag_s,
+            )
+        )
 
     def data_quality(
         self,
@@ -290,3 +389,101 @@ class Emitter:
 
     def error(self, *, component: str, error_type: str, message: str = "") -> Error:
         return self.emit(Error(component=component, error_type=error_type, message=message))
+
+    def lifecycle(
+        self,
+        *,
+        state: LifecycleState,
+        reason: str = "",
+        version: str = "",
+        build: str = "",
+        pid: int | None = None,
+        config_digest: str = "",
+        strategy: str = "",
+    ) -> Lifecycle:
+        """Paused, resumed, emergency stop, ... (started and stopped come by themselves)."""
+        return self.emit(
+            Lifecycle(
+                state=state,
+                reason=reason,
+                version=version,
+                build=build,
+                pid=pid,
+                config_digest=config_digest,
+                strategy=strategy,
+            )
+        )
+
+    def health(self, *, status: HealthStatus, component: str = "", message: str = "") -> Health:
+        return self.emit(Health(status=status, component=component, message=message))
+
+    def decision(
+        self,
+        *,
+        action: DecisionAction,
+        symbol: str = "",
+        side: Side | None = None,
+        gate: str = "",
+        reason: str = "",
+        decision_id: str = "",
+        strategy: str = "",
+    ) -> Decision:
+        return self.emit(
+            Decision(
+                action=action,
+                symbol=symbol,
+                side=side,
+                gate=gate,
+                reason=reason,
+                decision_id=decision_id,
+                strategy=strategy,
+            )
+        )
+
+    def unfilled_order(
+        self,
+        *,
+        order_id: str,
+        symbol: str,
+        age_s: float,
+        side: Side | None = None,
+        status: str = "",
+        threshold_s: float | None = None,
+    ) -> UnfilledOrder:
+        return self.emit(
+            UnfilledOrder(
+                order_id=order_id,
+                symbol=symbol,
+                age_s=age_s,
+                side=side,
+                status=status,
+                threshold_s=threshold_s,
+            )
+        )
+
+    def stale_mark(
+        self,
+        *,
+        symbol: str,
+        age_s: float | None = None,
+        threshold_s: float | None = None,
+        reduce_only: bool = False,
+    ) -> StaleMark:
+        return self.emit(
+            StaleMark(symbol=symbol, age_s=age_s, threshold_s=threshold_s, reduce_only=reduce_only)
+        )
+
+    def guard_check(self, *, guard: str, ok: bool = True, category: str = "generic") -> GuardCheck:
+        return self.emit(GuardCheck(guard=guard, ok=ok, category=category))
+
+    def metric(
+        self,
+        *,
+        name: str,
+        value: float,
+        type: MetricType = "gauge",
+        labels: dict[str, str] | None = None,
+        unit: str = "",
+    ) -> Metric:
+        """A strategy's own number; ``type`` counter: ``value`` is the increment."""
+        return self.emit(Metric(name=name, value=value, type=type, labels=labels or {}, unit=unit))

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -30,11 +31,20 @@ import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from tradewire.schemas import KIND_OF, Envelope, EventError, Heartbeat, Subjects, encode
+from tradewire.schemas import (
+    KIND_OF,
+    Envelope,
+    EventError,
+    Heartbeat,
+    Lifecycle,
+    Subjects,
+    encode,
+)
 
 from ._config import PublisherConfig, default_outbox_dir
 from ._emitter import Emitter
 from ._outbox import Outbox, OutboxItem
+from ._process import ProcessSampler
 from ._stamp import Stamper
 from ._stats import PublisherStats
 from ._wire import has_fast_path, send_window
@@ -82,6 +92,7 @@ class Publisher(Emitter):
         self._emitted = self._acked = self._dropped = self._rejected = self._retries = 0
         self._last_error = ""
         self._last_log: dict[str, float] = {}
+        self._sampler: ProcessSampler | None = None
 
     # -- the bot's side --------------------------------------------------------
     def emit(self, event: E) -> E:
@@ -153,6 +164,10 @@ class Publisher(Emitter):
         )
         if self._outbox.pending:
             log.info("%s: replaying %d event(s) from %s", self.bot, self._outbox.pending, directory)
+        if self.config.process_stats:
+            self._sampler = ProcessSampler(directory)
+        if self.config.lifecycle_events:
+            self.emit(Lifecycle(state="started", version=self.config.version, pid=os.getpid()))
         self._tasks = [
             asyncio.create_task(self._connect(), name=f"tradewire-connect-{self.bot}"),
             asyncio.create_task(self._deliver(), name=f"tradewire-deliver-{self.bot}"),
@@ -176,6 +191,8 @@ class Publisher(Emitter):
         """Flush for up to ``timeout`` s, then leave whatever is un-acked in the outbox."""
         if self._closing:
             return self.stats()
+        if self._tasks and self.config.lifecycle_events:
+            self.emit(Lifecycle(state="stopped", version=self.config.version))
         self._closing = True
         if self._tasks:
             await self.flush(timeout)
@@ -409,13 +426,7 @@ class Publisher(Emitter):
             now = time.monotonic()
             if interval and now >= next_heartbeat and not self._closing:
                 next_heartbeat = now + interval
-                self.emit(
-                    Heartbeat(
-                        uptime_s=now - self._started_at,
-                        version=self.config.version,
-                        profile=self.config.profile,
-                    )
-                )
+                self._heartbeat(now)
             self._route()
             await self._send()
             if now >= next_expire:
@@ -431,6 +442,18 @@ class Publisher(Emitter):
             self._wake_event.clear()
             await self._sleep(_TICK_S)
             self._idle = False
+
+    def _heartbeat(self, now: float) -> None:
+        """The timer's heartbeat, with the process's vital signs when sampling is on."""
+        process = dataclasses.asdict(self._sampler.sample()) if self._sampler else {}
+        self.emit(
+            Heartbeat(
+                uptime_s=now - self._started_at,
+                version=self.config.version,
+                profile=self.config.profile,
+                **process,
+            )
+        )
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep until woken (emit, ack, close) or ``seconds`` pass."""

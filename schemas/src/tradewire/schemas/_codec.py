@@ -7,7 +7,7 @@ import re
 import msgspec
 
 from ._errors import EventError
-from ._kinds import KIND_OF, Envelope, Event
+from ._kinds import KIND_OF, Envelope, Event, Metric
 
 __all__ = [
     "DEFAULT_MAX_SIZE",
@@ -25,7 +25,8 @@ SUPPORTED_VERSIONS: dict[str, frozenset[int]] = {kind: frozenset({1}) for kind i
 
 _encoder = msgspec.json.Encoder()
 _decoder: msgspec.json.Decoder[Event] = msgspec.json.Decoder(Event)
-_PATH = re.compile(r" - at `(\$[^`]*)`$")
+# "... - at `$.price`", or for a dict key "... - at `key` in `$.labels`".
+_PATH = re.compile(r" - at `(?:key` in `)?(\$[^`]*)`$")
 
 
 def kind_of(event: Envelope) -> str:
@@ -81,6 +82,8 @@ def decode(
         raise EventError("unsupported_version", f"{kind} v{event.v} is not supported", "$.v")
     if not event.id or not event.bot or not event.run or event.seq < 1 or event.ts <= 0:
         raise EventError("unstamped", "envelope needs id, bot, run, seq >= 1 and ts > 0")
+    if isinstance(event, Metric) and event.type == "counter" and event.value < 0:
+        raise EventError("invalid", "a counter's value is an increment: >= 0", "$.value")
     if expect_bot is not None and event.bot != expect_bot:
         raise EventError(
             "bot_mismatch", f"payload bot {event.bot!r} != subject bot {expect_bot!r}", "$.bot"

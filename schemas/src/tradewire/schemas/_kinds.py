@@ -1,4 +1,4 @@
-"""The twelve event kinds (v1) and the envelope they share.
+"""The event kinds (v1) and the envelope they share.
 
 Wire rules (see docs/schema-evolution.md): new fields get defaults, a field
 never changes type, unknown fields are ignored on decode (never forbidden),
@@ -15,9 +15,15 @@ from ._types import (
     BotId,
     BreakerState,
     Count,
+    DecisionAction,
     GuardAction,
+    HealthStatus,
     Label,
+    LifecycleState,
     Liquidity,
+    MetricLabels,
+    MetricName,
+    MetricType,
     NonNegative,
     OrderStatus,
     Outcome,
@@ -27,6 +33,7 @@ from ._types import (
     Severity,
     Side,
     Text,
+    Timestamp,
     WsState,
 )
 
@@ -39,16 +46,23 @@ __all__ = [
     "Cycle",
     "DataQuality",
     "DataQualityIssue",
+    "Decision",
     "Envelope",
     "Error",
     "Event",
     "Fill",
     "Guard",
+    "GuardCheck",
+    "Health",
     "Heartbeat",
+    "Lifecycle",
     "Mark",
+    "Metric",
     "Order",
     "Position",
     "Risk",
+    "StaleMark",
+    "UnfilledOrder",
     "Ws",
 ]
 
@@ -69,11 +83,22 @@ class Envelope(msgspec.Struct, kw_only=True, tag_field="kind"):
 
 
 class Heartbeat(Envelope, tag="heartbeat", kw_only=True):
-    """The bot is alive; emitted on a timer by the publisher."""
+    """The bot is alive; emitted on a timer by the publisher, which also samples its own
+    process and host (no extra dependency: ``/proc`` where there is one). A field the
+    platform cannot tell stays null."""
 
     uptime_s: Seconds = 0.0
     version: Label = ""
     profile: Label = ""
+    cpu_percent: NonNegative | None = None  # the process, % of one core since the last beat
+    memory_rss_bytes: Count | None = None
+    memory_percent: NonNegative | None = None  # the process's RSS, % of the host's memory
+    open_files: Count | None = None
+    threads: Count | None = None
+    disk_percent: NonNegative | None = None  # the outbox's filesystem, % used
+    disk_used_bytes: Count | None = None
+    net_sent_bytes: Count | None = None  # the host's interfaces, since boot
+    net_recv_bytes: Count | None = None
 
 
 class Cycle(Envelope, tag="cycle", kw_only=True):
@@ -104,6 +129,8 @@ class Order(Envelope, tag="order", kw_only=True):
     latency_s: Seconds | None = None
     retries: Count = 0
     reduce_only: bool = False
+    decision_id: Label = ""  # the trade decision this order carries out
+    strategy: Label = ""
 
 
 class Fill(Envelope, tag="fill", kw_only=True):
@@ -117,15 +144,22 @@ class Fill(Envelope, tag="fill", kw_only=True):
     fee: float = 0.0
     realized_pnl: float = 0.0
     liquidity: Liquidity = "unknown"
+    strategy: Label = ""
 
 
 class BrokerCall(Envelope, tag="broker_call", kw_only=True):
-    """A timed call to the exchange API."""
+    """A timed call to the exchange API (``operation`` ``preview`` is an order preview)."""
 
     operation: Label
     latency_s: Seconds
     outcome: Outcome = "success"
     reason: Label = "none"
+    category: Label = ""  # the API area: orders, market_data, accounts, ...
+    endpoint: Label = ""
+    symbol: Label = ""
+    retries: Count = 0
+    rate_limit_remaining: Count | None = None  # requests left in the exchange's window
+    rate_limit_limit: Count | None = None
 
 
 class Guard(Envelope, tag="guard", kw_only=True):
@@ -173,6 +207,8 @@ class Account(Envelope, tag="account", kw_only=True):
     funding_pnl: float = 0.0
     fees: float = 0.0
     positions: list[Position] = msgspec.field(default_factory=list)
+    open_orders: Count | None = None
+    fee_tier: Label = ""
 
 
 class Mark(Envelope, tag="mark", kw_only=True):
@@ -189,6 +225,12 @@ class Ws(Envelope, tag="ws", kw_only=True):
     state: WsState
     reconnect_count: Count = 0
     gap_count: Count = 0
+    # When the bot last saw each (bot clock); consumers turn them into ages.
+    last_message_ts: Timestamp | None = None
+    last_heartbeat_ts: Timestamp | None = None
+    last_close_ts: Timestamp | None = None
+    last_error_ts: Timestamp | None = None
+    heartbeat_lag_s: Seconds | None = None  # the feed's latest heartbeat delay
 
 
 class DataQualityIssue(msgspec.Struct, kw_only=True):
@@ -216,6 +258,79 @@ class Error(Envelope, tag="error", kw_only=True):
     message: Text = ""
 
 
+class Lifecycle(Envelope, tag="lifecycle", kw_only=True):
+    """The bot process started, stopped, paused, resumed or stopped in an emergency.
+
+    The publisher emits ``started`` when it starts and ``stopped`` when it closes."""
+
+    state: LifecycleState
+    reason: Label = ""
+    version: Label = ""
+    build: Label = ""  # e.g. a commit sha
+    pid: Count | None = None
+    config_digest: Label = ""
+    strategy: Label = ""
+
+
+class Health(Envelope, tag="health", kw_only=True):
+    """The bot's own verdict on a component (a strategy, a feed): healthy to critical."""
+
+    status: HealthStatus
+    component: Label = ""
+    message: Text = ""
+
+
+class Decision(Envelope, tag="decision", kw_only=True):
+    """A trade decision: carried out (``executed``) or stopped by a gate (``blocked``)."""
+
+    action: DecisionAction
+    symbol: Label = ""
+    side: Side | None = None
+    gate: Label = ""  # what blocked it
+    reason: Label = ""
+    decision_id: Label = ""
+    strategy: Label = ""
+
+
+class UnfilledOrder(Envelope, tag="unfilled_order", kw_only=True):
+    """The bot noticed an order open for longer than it should be."""
+
+    order_id: Label
+    symbol: Label
+    age_s: Seconds
+    side: Side | None = None
+    status: Label = ""  # the exchange's status text
+    threshold_s: Seconds | None = None
+
+
+class StaleMark(Envelope, tag="stale_mark", kw_only=True):
+    """The bot found its mark price for a symbol too old to trade on."""
+
+    symbol: Label
+    age_s: Seconds | None = None
+    threshold_s: Seconds | None = None
+    reduce_only: bool = False  # the bot still allows reduce-only orders
+
+
+class GuardCheck(Envelope, tag="guard_check", kw_only=True):
+    """A risk guard or validation ran; ``ok`` false when it found a problem."""
+
+    guard: Label
+    ok: bool = True
+    category: Label = "generic"
+
+
+class Metric(Envelope, tag="metric", kw_only=True):
+    """A strategy's own number (grid levels, DCA steps, ...): a gauge value, a counter
+    increment (>= 0) or a histogram observation, with up to 8 labels."""
+
+    name: MetricName
+    value: float
+    type: MetricType = "gauge"
+    labels: MetricLabels = msgspec.field(default_factory=dict)
+    unit: Label = ""
+
+
 Event: TypeAlias = (
     Heartbeat
     | Cycle
@@ -229,9 +344,16 @@ Event: TypeAlias = (
     | Ws
     | DataQuality
     | Error
+    | Lifecycle
+    | Health
+    | Decision
+    | UnfilledOrder
+    | StaleMark
+    | GuardCheck
+    | Metric
 )
 
-# In the order of the design document.
+# In the order of the design document, then the kinds added since.
 EVENT_TYPES: tuple[type[Envelope], ...] = (
     Heartbeat,
     Cycle,
@@ -245,6 +367,13 @@ EVENT_TYPES: tuple[type[Envelope], ...] = (
     Ws,
     DataQuality,
     Error,
+    Lifecycle,
+    Health,
+    Decision,
+    UnfilledOrder,
+    StaleMark,
+    GuardCheck,
+    Metric,
 )
 
 # kind name (the wire tag, also the last subject token) -> Struct type

@@ -12,12 +12,21 @@ from msgspec import Meta
 
 __all__ = [
     "BOT_ID_PATTERN",
+    "LABEL_NAME_PATTERN",
+    "METRIC_NAME_PATTERN",
     "BotId",
     "BreakerState",
     "Count",
+    "DecisionAction",
     "GuardAction",
+    "HealthStatus",
     "Label",
+    "LabelName",
+    "LifecycleState",
     "Liquidity",
+    "MetricLabels",
+    "MetricName",
+    "MetricType",
     "NonNegative",
     "OrderStatus",
     "Outcome",
@@ -27,6 +36,7 @@ __all__ = [
     "Severity",
     "Side",
     "Text",
+    "Timestamp",
     "WsState",
 ]
 
@@ -42,6 +52,15 @@ NonNegative = Annotated[float, Meta(ge=0)]
 Seconds = Annotated[float, Meta(ge=0, description="a duration in seconds")]
 Score = Annotated[float, Meta(ge=0, le=1)]
 Count = Annotated[int, Meta(ge=0)]
+Timestamp = Annotated[float, Meta(ge=0, description="seconds since the epoch, UTC")]
+
+# Custom metrics (kind `metric`): names and label names become Prometheus names, so they
+# are Prometheus-safe, short, and may not take the names consumers add themselves.
+METRIC_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+LABEL_NAME_PATTERN = r"^(?!bot$|le$|quantile$|__)[a-z_][a-z0-9_]{0,31}$"
+MetricName = Annotated[str, Meta(pattern=METRIC_NAME_PATTERN)]
+LabelName = Annotated[str, Meta(pattern=LABEL_NAME_PATTERN)]
+MetricLabels = Annotated[dict[LabelName, Label], Meta(max_length=8)]
 
 Side = Literal["buy", "sell"]
 PositionSide = Literal["long", "short"]
@@ -61,3 +80,7 @@ BreakerState = Literal["closed", "half_open", "open"]
 WsState = Literal["connected", "disconnected", "reconnecting"]
 Severity = Literal["low", "medium", "high", "critical"]
 Liquidity = Literal["maker", "taker", "unknown"]
+LifecycleState = Literal["started", "stopped", "paused", "resumed", "emergency_stop"]
+HealthStatus = Literal["healthy", "degraded", "unhealthy", "critical"]
+DecisionAction = Literal["executed", "blocked"]
+MetricType = Literal["gauge", "counter", "histogram"]

@@ -21,15 +21,22 @@ from tradewire.schemas import (
     Cycle,
     DataQuality,
     DataQualityIssue,
+    Decision,
     Envelope,
     Error,
     Fill,
     Guard,
+    GuardCheck,
+    Health,
     Heartbeat,
+    Lifecycle,
     Mark,
+    Metric,
     Order,
     Position,
     Risk,
+    StaleMark,
+    UnfilledOrder,
     Ws,
 )
 from tradewire.schemas._types import BreakerState, OrderStatus, Side
@@ -76,6 +83,10 @@ class FaultRates:
     ws_reconnect: float = 0.01
     data_quality_issue: float = 0.05
     cycle_error: float = 0.01
+    preview_failure: float = 0.03
+    decision_blocked: float = 0.05
+    stale_mark: float = 0.002
+    unfilled_order: float = 0.05
 
 
 @dataclass
@@ -115,6 +126,10 @@ class BotModel:
 
     def __post_init__(self) -> None:
         self.rng = random.Random(f"{self.seed}:{self.bot}")
+        # The kinds added later draw from their own generator, so the first one's
+        # sequence (and every number it produced before) stays as it was.
+        self.rng2 = random.Random(f"{self.seed}:{self.bot}:2")
+        self.rate_limit = 100
         n = self.rng.randint(2, 4)
         self.symbols = sorted(self.rng.sample(SYMBOLS, n))
         self.marks = {s: START_PRICES[s] for s in self.symbols}
@@ -142,8 +157,10 @@ class BotModel:
         rng, f = self.rng, self.faults
         self.cycles += 1
         out: list[Envelope] = []
+        if self.cycles == 1:
+            out.append(Lifecycle(state="started", version="sim-1.0", strategy="sim"))
         if self.cycles % HEARTBEAT_EVERY == 1:
-            out.append(Heartbeat(uptime_s=float(self.cycles), version="sim-1.0", profile="sim"))
+            out.append(self._heartbeat())
         for s in self.symbols:
             self.marks[s] *= math.exp(rng.gauss(0.0, 0.002))
             out.append(Mark(symbol=s, price=self.marks[s]))
@@ -158,6 +175,9 @@ class BotModel:
         if self.breaker != "open" and rng.random() < f.order:
             submitted = 1
             out += self._order()
+        elif self.breaker == "open" and self.rng2.random() < f.order:
+            out.append(Decision(action="blocked", gate="circuit_breaker", reason="breaker open"))
+        out += self._extras()
         if rng.random() < f.guard_trip:
             out += self._guard()
         if self.cycles % SNAPSHOT_EVERY == 0:
@@ -181,6 +201,42 @@ class BotModel:
                 symbols=len(self.symbols),
             )
         )
+        return out
+
+    def _heartbeat(self) -> Heartbeat:
+        r = self.rng2
+        rss = int(r.uniform(60, 90) * 2**20)
+        return Heartbeat(
+            uptime_s=float(self.cycles),
+            version="sim-1.0",
+            profile="sim",
+            cpu_percent=round(r.uniform(2.0, 20.0), 2),
+            memory_rss_bytes=rss,
+            memory_percent=round(rss / (16 * 2**30) * 100, 4),
+            open_files=r.randint(8, 16),
+            threads=4,
+            disk_percent=round(r.uniform(30.0, 35.0), 2),
+            disk_used_bytes=int(r.uniform(30, 35) * 2**30),
+            net_sent_bytes=self.cycles * 2048,
+            net_recv_bytes=self.cycles * 8192,
+        )
+
+    def _extras(self) -> list[Envelope]:
+        """The rarer signals: guard checks, stale marks, strategy gauges."""
+        r, f = self.rng2, self.faults
+        out: list[Envelope] = []
+        if r.random() < f.stale_mark:
+            s = r.choice(self.symbols)
+            out.append(StaleMark(symbol=s, age_s=round(r.uniform(31, 90), 1), threshold_s=30.0))
+        if self.cycles % SNAPSHOT_EVERY == 0:
+            out += [GuardCheck(guard=g, category=c) for g, c in GUARDS]
+            qty = sum(abs(b.qty) for b in self.books.values())
+            out += [
+                Metric(name="grid_levels_active", value=float(r.randint(4, 12))),
+                Metric(name="dca_steps_active", value=float(r.randint(0, 5))),
+                Metric(name="position_size_base", value=qty, unit="base"),
+                Metric(name="signals_total", value=1.0, type="counter"),
+            ]
         return out
 
     def _order(self) -> list[Envelope]:
@@ -213,7 +269,38 @@ class BotModel:
                 Order,
             )
 
-        out: list[Envelope] = [order("submitted")]
+        r2 = self.rng2
+        decision = f"{oid}-d"
+        if r2.random() < f.decision_blocked:
+            out_blocked: list[Envelope] = [
+                Decision(
+                    action="blocked",
+                    symbol=s,
+                    side=side,
+                    gate="slippage_guard",
+                    reason="expected slippage above limit",
+                    decision_id=decision,
+                    strategy="sim",
+                )
+            ]
+            return out_blocked
+        ok = r2.random() >= f.preview_failure
+        out: list[Envelope] = [
+            Decision(action="executed", symbol=s, side=side, decision_id=decision, strategy="sim"),
+            BrokerCall(
+                operation="preview",
+                latency_s=round(latency / 2, 6),
+                outcome="success" if ok else "failure",
+                reason="none" if ok else "order_preview",
+                category="orders",
+                endpoint="/orders/preview",
+                symbol=s,
+            ),
+        ]
+        if not ok:
+            return out
+        self.rate_limit = self.rate_limit - 1 if self.rate_limit > 1 else 100
+        out.append(order("submitted", decision_id=decision, strategy="sim"))
         if rng.random() < f.reject:
             reason = rng.choice(REJECT_REASONS)
             out.append(
@@ -226,7 +313,17 @@ class BotModel:
             )
             out.append(order("rejected", reason=reason, latency_s=latency))
             return out
-        out.append(BrokerCall(operation="submit", latency_s=latency))
+        out.append(
+            BrokerCall(
+                operation="submit",
+                latency_s=latency,
+                category="orders",
+                endpoint="/orders",
+                symbol=s,
+                rate_limit_remaining=self.rate_limit,
+                rate_limit_limit=100,
+            )
+        )
         filled = round(qty * rng.uniform(0.3, 0.9), 6) if rng.random() < f.partial else qty
         price = mark * (1 + rng.gauss(0.0, 0.0003))
         fee = filled * price * FEE_RATE
@@ -252,15 +349,31 @@ class BotModel:
                 avg_fill_price=price,
                 fee=fee,
                 latency_s=latency,
+                decision_id=decision,
+                strategy="sim",
             )
         )
+        if filled != qty and r2.random() < f.unfilled_order * 10:
+            out.append(
+                UnfilledOrder(
+                    order_id=oid,
+                    symbol=s,
+                    side=side,
+                    status="OPEN",
+                    age_s=round(r2.uniform(600, 1200), 1),
+                    threshold_s=600.0,
+                )
+            )
         return out
 
     def _guard(self) -> list[Envelope]:
         guard, category = self.rng.choice(GUARDS)
+        out: list[Envelope] = []
         if guard == "volatility_circuit_breaker":
             self.breaker = "open"
+            out.append(Health(status="degraded", component="strategy", message="breaker open"))
         return [
+            *out,
             Guard(
                 guard=guard,
                 category=category,
@@ -269,7 +382,7 @@ class BotModel:
                 limit=1.0,
                 recoverable=True,
                 reason=f"{guard} above limit",
-            )
+            ),
         ]
 
     def _snapshots(self) -> list[Envelope]:
@@ -298,6 +411,8 @@ class BotModel:
                 unrealized_pnl=self.unrealized(),
                 fees=self.fees,
                 positions=positions,
+                open_orders=sum(1 for b in self.books.values() if b.qty) % 3,
+                fee_tier="advanced_1",
             )
         )
         if self.breaker == "open":
@@ -313,6 +428,7 @@ class BotModel:
             )
         elif self.breaker == "half_open":
             self.breaker = "closed"
+            out.append(Health(status="healthy", component="strategy", message="breaker closed"))
         loss = max(0.0, self.initial_equity - equity)
         out.append(
             Risk(

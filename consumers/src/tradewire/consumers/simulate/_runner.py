@@ -107,8 +107,10 @@ async def run_simulation(
     """Emit the fleet's events at ``rate`` per bot for ``duration`` s, then flush and close."""
     ids = config.bot_ids()
     models = [BotModel(bot, config.seed, config.faults) for bot in ids]
-    # The model sends the heartbeats.
-    pub_config = PublisherConfig(url=url, root=config.root, heartbeat_interval_s=0)
+    # The model sends its own heartbeats and lifecycle events (deterministic per seed).
+    pub_config = PublisherConfig(
+        url=url, root=config.root, heartbeat_interval_s=0, lifecycle_events=False
+    )
     pubs = [await Publisher(bot, pub_config, outbox_dir=outbox_root / bot).start() for bot in ids]
     result = SimulationResult(ids, runs={p.bot: p.run for p in pubs})
     emitted = [0] * len(models)

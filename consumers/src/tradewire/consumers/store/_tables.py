@@ -43,6 +43,13 @@ TABLE_NAMES = {
     "ws": "ws_events",
     "data_quality": "data_quality",
     "error": "errors",
+    "lifecycle": "lifecycle_events",
+    "health": "health_events",
+    "decision": "decisions",
+    "unfilled_order": "unfilled_orders",
+    "stale_mark": "stale_marks",
+    "guard_check": "guard_checks",
+    "metric": "custom_metrics",
 }
 ENVELOPE_COLUMNS = ("id", "bot", "run", "seq", "ts", "v")
 STREAM_COLUMNS = ("received_at", "stream_seq")
@@ -54,6 +61,7 @@ class Column:
     sql: str
     arrow: pa.DataType
     nested: bool = False  # a list of Structs: converted to dicts for Arrow
+    mapping: bool = False  # a dict: a MAP column, fed to Arrow as (key, value) pairs
 
 
 @dataclass(frozen=True)
@@ -79,7 +87,8 @@ class Table:
 
 
 def _map(t: msgspec.inspect.Type) -> tuple[str, pa.DataType, bool]:
-    """(DuckDB type, Arrow type, nested?) for a msgspec field type."""
+    """(DuckDB type, Arrow type, nested?) for a msgspec field type; a dict of strings is a
+    MAP (``labels['strategy']`` in SQL)."""
     if isinstance(t, msgspec.inspect.Metadata):
         return _map(t.type)
     if isinstance(t, msgspec.inspect.UnionType):
@@ -101,6 +110,8 @@ def _map(t: msgspec.inspect.Type) -> tuple[str, pa.DataType, bool]:
         subs = [(f.name, *_map(f.type)[:2]) for f in t.item_type.fields]
         sql = "STRUCT(" + ", ".join(f'"{n}" {s}' for n, s, _ in subs) + ")[]"
         return sql, pa.list_(pa.struct([(n, a) for n, _, a in subs])), True
+    if isinstance(t, msgspec.inspect.DictType):
+        return "MAP(VARCHAR, VARCHAR)", pa.map_(pa.string(), pa.string()), False
     raise TypeError(f"no column type for {t}")
 
 
@@ -114,7 +125,7 @@ def _table(cls: type[Envelope]) -> Table:
         sql, arrow, nested = _map(by_name[name].type)
         if name == "v":
             sql, arrow = "INTEGER", pa.int32()
-        columns.append(Column(name, sql, arrow, nested))
+        columns.append(Column(name, sql, arrow, nested, mapping=sql.startswith("MAP")))
     columns += [
         Column("received_at", "DOUBLE", pa.float64()),
         Column("stream_seq", "UBIGINT", pa.uint64()),
@@ -194,6 +205,8 @@ def rows_to_arrow(
             values = seqs
         elif c.nested:
             values = [msgspec.to_builtins(getattr(e, c.name)) for e in events]
+        elif c.mapping:
+            values = [list(getattr(e, c.name).items()) for e in events]
         else:
             values = [getattr(e, c.name) for e in events]
         arrays.append(pa.array(values, type=c.arrow))
