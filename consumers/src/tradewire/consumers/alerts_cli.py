@@ -35,7 +35,7 @@ from .alerts import (
 )
 from .alerts._backtest import Replay, event_of_row, events_sql
 from .alerts._promql import export_prometheus
-from .sql_client import open_store
+from .sql_client import add_store_arguments, open_store
 
 __all__ = ["add_alerts_commands", "add_rules_commands", "run_alerts_command", "run_rules_command"]
 
@@ -82,14 +82,7 @@ def add_alerts_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     ls.add_argument("--format", choices=["text", "json"], default="text")
 
     b = alerts_sub.add_parser("backtest", help="replay rules over the store's history")
-    b.add_argument(
-        "--db",
-        type=Path,
-        help="a store's DuckDB file no process holds (default: tradewire.duckdb if it is "
-        "free, else the running store at --nats-url)",
-    )
-    b.add_argument("--nats-url", help="reach the running store (default $TRADEWIRE_NATS_URL)")
-    b.add_argument("--root", default="tradewire", help="subject root (default tradewire)")
+    add_store_arguments(b)
     b.add_argument(
         "--timeout",
         type=float,

@@ -29,7 +29,13 @@ from .importers import ImportResult, gpt_trader_events, read_events_db, read_eve
 from .metrics import MetricsService, load_metrics_config
 from .report import build_report, render_html, render_json, render_text
 from .simulate import FaultRates, SimulationConfig, print_progress, run_simulation
-from .sql_client import format_result, open_runner, query, truncation_note
+from .sql_client import (
+    add_store_arguments,
+    format_result,
+    open_runner,
+    query,
+    truncation_note,
+)
 from .store import ConfigError, QueryError, StoreService, load_store_config
 from .tail import tail
 
@@ -250,14 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=Path("reports"),
         help="where to write (default ./reports)",
     )
-    r.add_argument(
-        "--db",
-        type=Path,
-        help="DuckDB file no process holds (default: tradewire.duckdb if it exists and is "
-        "free, else the running store); a --db that does not exist is an error",
-    )
-    r.add_argument("--nats-url", help="reach the running store (default $TRADEWIRE_NATS_URL)")
-    r.add_argument("--root", default="tradewire", help="subject root (default tradewire)")
+    add_store_arguments(r)
 
     p = _command(sub, "import", "import another bot's event log", _EPILOG_IMPORT)
     import_sub = p.add_subparsers(dest="source", required=True)
@@ -282,14 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _command(sub, "sql", "read-only SQL against the store", _EPILOG_SQL)
     p.add_argument("query", help="one SELECT or EXPLAIN statement")
-    p.add_argument(
-        "--db",
-        type=Path,
-        help="DuckDB file (default: tradewire.duckdb if it exists and is free, else the "
-        "running store); a --db that does not exist is an error",
-    )
-    p.add_argument("--nats-url", help="reach the running store (default $TRADEWIRE_NATS_URL)")
-    p.add_argument("--root", default="tradewire", help="subject root (default tradewire)")
+    add_store_arguments(p)
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.add_argument(
         "--limit",

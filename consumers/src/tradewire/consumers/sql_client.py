@@ -8,6 +8,7 @@ that was named and is missing is an error, never a silent switch to another stor
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import csv
@@ -30,6 +31,7 @@ from .store import MAX_LIMIT, QueryError, QueryResult, ReadOnlyQuery, SqlRequest
 __all__ = [
     "DEFAULT_DB",
     "StoreReader",
+    "add_store_arguments",
     "format_result",
     "open_runner",
     "open_store",
@@ -135,6 +137,18 @@ def _open_local(db: Path) -> duckdb.DuckDBPyConnection | None:
         if "same database file" in str(exc):  # this very process has it open read-write
             return None
         raise QueryError(f"cannot open {db}: {exc}") from None
+
+
+def add_store_arguments(p: argparse.ArgumentParser) -> None:
+    """``--db``, ``--nats-url``, ``--root``: how a command finds the store (:func:`open_store`)."""
+    p.add_argument(
+        "--db",
+        type=Path,
+        help="DuckDB file (default: tradewire.duckdb if it exists and no process holds it, "
+        "else the running store); a --db that does not exist is an error",
+    )
+    p.add_argument("--nats-url", help="reach the running store (default $TRADEWIRE_NATS_URL)")
+    p.add_argument("--root", default="tradewire", help="subject root (default tradewire)")
 
 
 @contextlib.asynccontextmanager

@@ -145,14 +145,14 @@ class SqlResponder:
         except BaseException:
             await asyncio.to_thread(self._end, query)
             raise
-        if msg.reply:
-            await msg.respond(_encode(first))
         if sub is None:
             await asyncio.to_thread(self._end, query)
-            return
-        task = asyncio.create_task(self._serve(stream, sub))
-        self._streams.add(task)
-        task.add_done_callback(self._streams.discard)
+        else:  # served from now on; ends by itself if the client never asks
+            task = asyncio.create_task(self._serve(stream, sub))
+            self._streams.add(task)
+            task.add_done_callback(self._streams.discard)
+        if msg.reply:
+            await msg.respond(_encode(first))
 
     async def _serve(self, stream: _Stream, sub: Subscription) -> None:
         try:
@@ -188,3 +188,10 @@ class SqlResponder:
         for task in list(self._streams):
             task.cancel()
         await asyncio.gather(*self._streams, return_exceptions=True)
+        # A query whose caller was cancelled still ends in its worker thread: wait for it
+        # (interrupted, that is quick) so no transaction is open when the store checkpoints.
+        for _ in range(100):
+            if not self._running:
+                return
+            await asyncio.sleep(0.05)
+        log.warning("%d sql quer(y/ies) still running at shutdown", len(self._running))
