@@ -153,3 +153,24 @@ async def test_tail_stops_at_exactly_count(
     await nc.flush()
     assert await asyncio.wait_for(watcher, 20) == 8
     assert len(out.getvalue().splitlines()) == 8
+
+
+class _ClosedPipe(io.StringIO):
+    def write(self, s: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+@pytest.mark.nats
+async def test_tail_into_a_closed_pipe_stops(
+    nats_server: EmbeddedNats, nc: Client, subjects: Subjects
+) -> None:
+    """tail runs until Ctrl-C: a reader that went away must end it, not be ignored."""
+    subscribed = asyncio.Event()
+    watcher = asyncio.create_task(
+        tail(nats_server.url, subjects, out=_ClosedPipe(), ready=subscribed)
+    )
+    await asyncio.wait_for(subscribed.wait(), 20)
+    ev = Mark(symbol="X", price=1.0, id="p-1", bot="t", run="p", seq=1, ts=1e9)
+    await nc.publish(subjects.event("t", "mark"), encode(ev))
+    with pytest.raises(BrokenPipeError):
+        await asyncio.wait_for(watcher, 20)
