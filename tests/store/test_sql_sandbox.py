@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 from pathlib import Path
 
 import duckdb
@@ -49,9 +50,14 @@ def schema(tmp_path_factory: pytest.TempPathFactory) -> StoreWriter:
     return w
 
 
+# DuckDB 2.0 parses every case, and the check names what it refused; an older DuckDB
+# cannot parse some (no data-modifying CTEs, no MERGE) and refuses them as such.
+REFUSED = r"^(read-only|cannot parse): "
+
+
 @pytest.mark.parametrize(("name", "sql"), CORPUS, ids=[name for name, _ in CORPUS])
 def test_the_statement_check_refuses(schema: StoreWriter, name: str, sql: str) -> None:
-    with pytest.raises(QueryError, match=r"^read-only: "):
+    with pytest.raises(QueryError, match=REFUSED):
         check_read_only(schema.con.cursor(), sql.format(db=schema.path))
 
 
@@ -78,6 +84,10 @@ def test_the_read_only_transaction_alone_stops_the_writes(writer: StoreWriter, n
     """The second fence, without the first: DuckDB refuses the write inside the transaction."""
     sql = dict(CORPUS)[name]
     cur = writer.con.cursor()
+    try:
+        cur.extract_statements(sql)
+    except duckdb.Error:
+        pytest.skip(f"DuckDB {duckdb.__version__} cannot parse it, so cannot run it either")
     cur.execute("BEGIN TRANSACTION READ ONLY")
     with pytest.raises(duckdb.Error, match="read-only"):
         cur.execute(sql)
@@ -125,7 +135,7 @@ async def test_the_corpus_through_the_running_store_changes_no_byte(
                 [row async for row in reader.rows(sql, timeout_s=10)]
             assert str(plain.value) == str(streamed.value), name
             refused[name] = str(plain.value)
-    unclear = {n: why for n, why in refused.items() if not why.startswith("read-only: ")}
+    unclear = {n: why for n, why in refused.items() if not re.match(REFUSED, why)}
     assert not unclear
     assert _files(store.db) == before
     assert store.rows("SELECT count(*), count(DISTINCT price) FROM marks") == [(20, 1)]

@@ -173,7 +173,7 @@ def _check_select(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     statement = _one_statement(con, sql)
     if statement.type != duckdb.StatementType.SELECT:
         raise _refuse(f"only SELECT and EXPLAIN are allowed, not {statement.type.name}")
-    row = con.execute("SELECT json_serialize_sql(?)", [statement.query]).fetchone()
+    row = con.execute("SELECT json_serialize_sql(?::VARCHAR)", [statement.query]).fetchone()
     tree = json.loads(row[0]) if row else {"error": True}
     if tree.get("error"):
         raise _refuse(f"cannot check this statement: {tree.get('error_message', 'unknown')}")
@@ -219,15 +219,22 @@ def _utc(value: Any) -> Any:
     return value
 
 
-def plain_rows(rows: list[tuple[Any, ...]], types: list[str]) -> list[list[Any]]:
+def plain_rows(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
     """Rows as the JSON on the wire carries them, the same locally and over NATS.
 
     Timestamps with a time zone in UTC, then ISO 8601 strings; decimals, UUIDs and
     intervals as strings; numbers, lists and structs unchanged.
     """
-    zoned = [i for i, t in enumerate(types) if "WITH TIME ZONE" in t]
     out = [list(r) for r in rows]
-    if zoned:
+    if out:
+        # A column's first value tells its type (the cursor's type names vary by version).
+        zoned = [
+            i
+            for i in range(len(out[0]))
+            if isinstance(
+                next((r[i] for r in out if r[i] is not None), None), dt.datetime | list | dict
+            )
+        ]
         for r in out:
             for i in zoned:
                 r[i] = _utc(r[i])
@@ -269,7 +276,7 @@ class ReadOnlyQuery:
 
     def fetch(self, n: int) -> list[list[Any]]:
         rows: list[tuple[Any, ...]] = self._timed(lambda: self.con.fetchmany(n))
-        return plain_rows(rows, self.types)
+        return plain_rows(rows)
 
     def _timed(self, work: Any) -> Any:
         left = self.timeout_s - self.used_s
