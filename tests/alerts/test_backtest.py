@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import shutil
+import time
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
+from nats.aio.client import Client
 
+from tests.conftest import RunningStore
 from tradewire.consumers.cli import main
 from tradewire.consumers.runtime import Delivery
 from tradewire.consumers.store import StoreWriter
-from tradewire.schemas import Cycle, Envelope, Heartbeat, Risk
+from tradewire.schemas import Cycle, Envelope, Heartbeat, Risk, Subjects, encode, kind_of
 
 T = 1_763_596_800.0  # 2025-11-20T00:00:00Z: the backtest starts here
 
 
-def build(path: Path) -> None:
+def events(t: float = T) -> list[tuple[Envelope, Delivery]]:
+    """The history every test replays, starting at ``t``."""
     seqs: dict[str, int] = {}
     rows: list[tuple[Envelope, Delivery]] = []
 
@@ -27,18 +34,22 @@ def build(path: Path) -> None:
         rows.append((ev, Delivery("s", b"", "", len(rows) + 1, 1, int(ts * 1e9), 0)))
 
     # Two cycle errors before the window only warm it up; the third, inside, fires.
-    add("a", Cycle(duration_s=0.1, ok=False), T - 100)
-    add("a", Cycle(duration_s=0.1, ok=False), T - 50)
-    add("a", Cycle(duration_s=0.1, ok=False), T + 30)
+    add("a", Cycle(duration_s=0.1, ok=False), t - 100)
+    add("a", Cycle(duration_s=0.1, ok=False), t - 50)
+    add("a", Cycle(duration_s=0.1, ok=False), t + 30)
     # Drawdown: fires at 12 (> 10), holds at 9 (resolve 8), peaks at 16 (critical), resolves at 7.
     for dt, dd in [(0, 5), (60, 12), (120, 16), (180, 9), (240, 7)]:
-        add("a", Risk(drawdown_pct=dd, daily_loss_limit=1000), T + dt)
+        add("a", Risk(drawdown_pct=dd, daily_loss_limit=1000), t + dt)
     # Heartbeats every 10 s until T+300, then silence: BotDown (120 s) at ~T+420.
     for i in range(31):
-        add("a", Heartbeat(), T + 10 * i)
-    add("b", Risk(drawdown_pct=20, daily_loss_limit=1000), T + 5)  # only without --bot a
+        add("a", Heartbeat(), t + 10 * i)
+    add("b", Risk(drawdown_pct=20, daily_loss_limit=1000), t + 5)  # only without --bot a
+    return rows
+
+
+def build(path: Path) -> None:
     writer = StoreWriter(path)
-    writer.write(rows, [])
+    writer.write(events(), [])
     writer.close()
 
 
@@ -57,15 +68,18 @@ def run(db: Path, capsys: Any, *extra: str) -> dict[str, Any]:
 
 
 def test_backtest_lists_when_each_rule_would_have_fired(db: Path, capsys: Any) -> None:
-    got = run(db, capsys, "--bot", "a")
+    check_episodes(run(db, capsys, "--bot", "a"))
+
+
+def check_episodes(got: dict[str, Any], t: float = T) -> None:
     eps = {e["rule"]: e for e in got["episodes"]}
     assert set(eps) == {"CycleErrors", "Drawdown", "BotDown"}
-    assert eps["CycleErrors"]["fired_at"] == T + 30  # warmed up by the two before --from
+    assert eps["CycleErrors"]["fired_at"] == t + 30  # warmed up by the two before --from
     dd = eps["Drawdown"]
-    assert (dd["fired_at"], dd["resolved_at"]) == (T + 60, T + 240)
+    assert (dd["fired_at"], dd["resolved_at"]) == (t + 60, t + 240)
     assert (dd["severity"], dd["peak"]) == ("critical", 16.0)
     bd = eps["BotDown"]
-    assert T + 420 <= bd["fired_at"] <= T + 425  # 5 s clock steps
+    assert t + 420 <= bd["fired_at"] <= t + 425  # 5 s clock steps
     assert bd["resolved_at"] is None and bd["severity"] == "critical"
     assert got["events"] == 1 + 5 + 31  # events inside the window, bot a
 
@@ -99,3 +113,26 @@ def test_bad_arguments_are_clear_errors(
 def test_missing_file_is_an_error(tmp_path: Path, capsys: Any) -> None:
     assert main(["alerts", "backtest", "--db", str(tmp_path / "none.duckdb")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+@pytest.mark.nats
+async def test_backtest_reads_the_running_store_including_its_wal(
+    store: RunningStore, nc: Client, subjects: Subjects, tmp_path: Path, capsys: Any
+) -> None:
+    t = float(int(time.time()) - 3600)  # recent history, as a live fleet has
+    history = events(t)
+    js = nc.jetstream()
+    for ev, _ in history:
+        await js.publish(subjects.event(ev.bot, kind_of(ev)), encode(ev))
+    await store.wait_for("SELECT count(*) FROM events", len(history))
+    # What "backtest a copy" used to give: the file without its WAL misses the events.
+    copy = tmp_path / "copy.duckdb"
+    shutil.copyfile(store.db, copy)
+    with duckdb.connect(str(copy), read_only=True) as con:
+        tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        seen = con.execute("FROM heartbeats").fetchall() if "heartbeats" in tables else []
+    assert len(seen) < 31
+    argv = ["alerts", "backtest", "--from", str(t), "--to", str(t + 600), "--format", "json"]
+    argv += ["--bot", "a", "--db", str(store.db), "--nats-url", store.service.config.nats_url]
+    assert await asyncio.to_thread(main, argv) == 0
+    check_episodes(json.loads(capsys.readouterr().out), t)

@@ -11,7 +11,13 @@ import duckdb
 import pytest
 
 from tradewire.consumers.cli import main
-from tradewire.consumers.report import DailyReport, build_report, render_html, render_text
+from tradewire.consumers.report import (
+    DailyReport,
+    build_report,
+    render_html,
+    render_text,
+    window,
+)
 from tradewire.consumers.runtime import Delivery
 from tradewire.consumers.store import StoreWriter
 from tradewire.schemas import (
@@ -164,26 +170,56 @@ def alert_rows() -> list[tuple[AlertChange, Delivery]]:
     ]
 
 
-@pytest.fixture
-def report(tmp_path: Path) -> DailyReport:
+def report_of(tmp_path: Path, bot: str | None = None) -> DailyReport:
     import asyncio
 
     db = tmp_path / "r.duckdb"
-    build_store(db)
+    if not db.exists():
+        build_store(db)
     con = duckdb.connect(str(db), read_only=True)
 
     async def run(sql: str) -> list[list[Any]]:
         return [list(r) for r in con.execute(sql).fetchall()]
 
     try:
-        return asyncio.run(build_report(run, date="2026-11-20", now=NOW))
+        return asyncio.run(build_report(run, date="2026-11-20", now=NOW, bot=bot))
     finally:
         con.close()
 
 
+@pytest.fixture
+def report(tmp_path: Path) -> DailyReport:
+    return report_of(tmp_path)
+
+
 def test_window(report: DailyReport) -> None:
-    assert report.window_end == NOW and report.window_start == NOW - 86400
+    # --date today: that day so far (NOW is noon), never the afternoon before it
+    assert report.window_end == NOW and report.window_start == NOW - 12 * 3600
     assert [b.bot for b in report.bots] == ["a", "b"]
+
+
+def test_window_is_the_dates() -> None:
+    midnight = NOW - 12 * 3600  # 2026-11-20 00:00 UTC
+    assert window("2026-11-19", 24, NOW) == ("2026-11-19", midnight - 86400, midnight)
+    assert window("2026-11-19", 48, NOW) == ("2026-11-19", midnight - 2 * 86400, midnight)
+    assert window(None, 24, NOW) == ("2026-11-20", NOW - 86400, NOW)  # the last 24 h
+    with pytest.raises(ValueError, match="2030-01-01 has not begun"):
+        window("2030-01-01", 24, NOW)
+    with pytest.raises(ValueError, match="use YYYY-MM-DD"):
+        window("20-11-2026", 24, NOW)
+
+
+def test_one_bot_report_is_that_bots_alone(tmp_path: Path, report: DailyReport) -> None:
+    one = report_of(tmp_path, bot="a")
+    assert one.bot == "a" and one.fleet.bot == "a" and one.bots == []
+    a = report.bots[0]
+    assert one.fleet.pnl == a.pnl and one.fleet.trades == a.trades
+    assert one.fleet.orders == a.orders and one.fleet.pipeline == a.pipeline
+    assert one.fleet.pipeline.quarantined is None  # no bot owns a quarantined message
+    text = render_text(one)
+    assert text.startswith("Daily Trading Report - 2026-11-20 - bot a\n")
+    assert "== a ==" in text and "== fleet ==" not in text and "quarantined" not in text
+    assert "Realized PnL by symbol (a)" in render_html(one)
 
 
 def test_bot_a_numbers(report: DailyReport) -> None:
@@ -290,3 +326,51 @@ def test_cli_writes_all_three(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert names == [f"daily_report_2026-11-20.{e}" for e in ("html", "json", "txt")]
     assert "Daily Trading Report - 2026-11-20" in capsys.readouterr().out
     assert main(["report", "daily", "--db", str(db), "--bot", "bad bot"]) == 2
+
+
+def test_cli_bot_report_has_its_own_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "r.duckdb"
+    build_store(db)
+    out = tmp_path / "out"
+    day = ["report", "daily", "--db", str(db), "--date", "2026-11-20", "--output-dir", str(out)]
+    assert main(day) == 0
+    fleet = (out / "daily_report_2026-11-20.txt").read_text()
+    assert main([*day, "--bot", "b"]) == 0
+    assert (out / "daily_report_2026-11-20.txt").read_text() == fleet  # not overwritten
+    mine = (out / "daily_report_2026-11-20_b.txt").read_text()
+    assert "== b ==" in mine and "== fleet ==" not in mine
+    assert sorted(p.name for p in out.iterdir() if "_b." in p.name) == [
+        f"daily_report_2026-11-20_b.{e}" for e in ("html", "json", "txt")
+    ]
+    assert "- bot b" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--bot", "nobody"], "no events from bot 'nobody' in the store (bots: a, b)"),
+        (["--date", "2030-01-01"], "--date 2030-01-01 has not begun yet"),
+    ],
+)
+def test_cli_unknown_bot_and_future_date_are_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    db = tmp_path / "r.duckdb"
+    build_store(db)
+    out = tmp_path / "out"
+    argv = ["report", "daily", "--db", str(db), "--output-dir", str(out), *extra]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()  # no empty report written
+
+
+def test_cli_a_named_db_that_does_not_exist_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # With a URL at hand it must still not go elsewhere: port 1 would fail differently.
+    missing = tmp_path / "missing.duckdb"
+    argv = ["report", "daily", "--db", str(missing), "--nats-url", "nats://127.0.0.1:1"]
+    assert main(argv) == 2
+    assert f"{missing}: no such file" in capsys.readouterr().err

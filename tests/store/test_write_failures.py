@@ -72,7 +72,7 @@ async def test_transient_failure_retries_then_stores(
     await publish(nc, subjects, 50)
     await wait_until(lambda: count(service, "SELECT count(*) FROM marks") == 50)
     assert count(service, "SELECT count(*) FROM quarantine") == 0
-    assert service.health.checks["writes"].ok  # recovered
+    await wait_until(lambda: service.health.checks["writes"].ok)  # recovered
     service.stop()
     assert await task == 0
 

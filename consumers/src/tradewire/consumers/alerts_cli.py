@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import getpass
 import json
@@ -11,17 +12,18 @@ import sys
 import time
 from pathlib import Path
 
-import duckdb
 import msgspec
-import nats
-from nats.js.errors import KeyNotFoundError
+from nats.aio.client import Client
+from nats.js.errors import KeyNotFoundError, NotFoundError
+from nats.js.kv import KeyValue
 
 from tradewire.schemas import DEFAULT_ROOT, AlertChange, Subjects
 
-from ._nats import configured_url
+from ._nats import configured_url, connect_client
 from .alerts import (
     DEFAULT_RULES,
     FIRING_KEY,
+    RULES_KEY,
     Silence,
     add_silence,
     list_silences,
@@ -31,8 +33,9 @@ from .alerts import (
     parse_receivers,
     remove_silence,
 )
-from .alerts._backtest import backtest
+from .alerts._backtest import Replay, event_of_row, events_sql
 from .alerts._promql import export_prometheus
+from .sql_client import add_store_arguments, open_store
 
 __all__ = ["add_alerts_commands", "add_rules_commands", "run_alerts_command", "run_rules_command"]
 
@@ -41,8 +44,9 @@ EPILOG = """examples:
   tradewire alerts silence --rule BotDown --bot bot-7 --for 2h --comment "host reboot (ana)"
   tradewire alerts list
   tradewire alerts unsilence 3f9a0c1b2d4e
-  tradewire alerts backtest --db fleet.duckdb --rules my_rules.yaml \\
-      --from 2026-11-01 --to 2026-11-21
+  tradewire alerts backtest --rules my_rules.yaml --from 2026-11-01 --to 2026-11-21 \\
+      --nats-url nats://127.0.0.1:4222     # through the running store
+  tradewire alerts backtest --db copy-of-fleet.duckdb --from 2026-11-20
 silence, unsilence and list talk to NATS (--nats-url or $TRADEWIRE_NATS_URL), where the
 alerts service keeps its state and silences."""
 
@@ -76,7 +80,14 @@ def add_alerts_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     ls.add_argument("--format", choices=["text", "json"], default="text")
 
     b = alerts_sub.add_parser("backtest", help="replay rules over the store's history")
-    b.add_argument("--db", type=Path, required=True, help="the store's DuckDB file")
+    add_store_arguments(b)
+    b.add_argument(
+        "--timeout",
+        type=float,
+        default=300.0,
+        help="seconds the store may spend reading the events (default 300; the running "
+        "store caps it at its sql_timeout_s)",
+    )
     b.add_argument("--rules", type=Path, default=DEFAULT_RULES, help="rules YAML (default: ours)")
     b.add_argument("--from", dest="start", help="UTC date/time or epoch s (default: --to - 24h)")
     b.add_argument("--to", dest="end", help="UTC date/time or epoch seconds (default: now)")
@@ -130,11 +141,13 @@ def run_alerts_command(args: argparse.Namespace) -> int:
     if args.alerts == "check":
         rules = load_rules(args.rules)
         parse_receivers(rules.receivers)
+        if not rules.rules:
+            raise ValueError(f"{args.rules}: no rules (an alerts service would watch nothing)")
         names = ", ".join(r.name for r in rules.rules)
         print(f"{args.rules}: {len(rules.rules)} rule(s) OK: {names}")
         return 0
     if args.alerts == "backtest":
-        return _backtest(args)
+        return asyncio.run(_backtest(args))
     url = configured_url(args.nats_url)
     if not url:
         raise ValueError("no NATS URL: pass --nats-url or set TRADEWIRE_NATS_URL")
@@ -155,8 +168,52 @@ def _when(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
+async def _known_rules(kv: KeyValue) -> tuple[set[str], str]:
+    """The rules the alerts service runs (it keeps their names in its bucket), else ours."""
+    try:
+        entry = await kv.get(RULES_KEY)
+        return set(msgspec.json.decode(entry.value or b"[]", type=list[str])), "the alerts service"
+    except KeyNotFoundError:
+        return {r.name for r in load_rules(DEFAULT_RULES).rules}, "the default rules"
+
+
+async def _known_bots(nc: Client, subjects: Subjects) -> set[str] | None:
+    """Bots with events in the stream (one entry per subject), None without a stream."""
+    try:
+        info = await nc.jetstream().stream_info(
+            subjects.events_stream, subjects_filter=subjects.events_wildcard
+        )
+    except NotFoundError:
+        return None
+    bots = set()
+    for subject in info.state.subjects or {}:
+        with contextlib.suppress(ValueError):
+            bots.add(subjects.parse_event(subject)[0])
+    return bots
+
+
+async def _warn_unknown(nc: Client, kv: KeyValue, silence: Silence, root: str) -> None:
+    """A silence for a rule or bot that does not exist matches nothing: say so."""
+    if silence.rule:
+        rules, source = await _known_rules(kv)
+        if silence.rule not in rules:
+            print(
+                f"warning: no rule {silence.rule!r} in {source}; this silence matches nothing",
+                file=sys.stderr,
+            )
+    if silence.bot:
+        subjects = Subjects(root)
+        bots = await _known_bots(nc, subjects)
+        if bots is None or silence.bot not in bots:
+            print(
+                f"warning: bot {silence.bot!r} has no events in {subjects.events_stream}; "
+                "check the id",
+                file=sys.stderr,
+            )
+
+
 async def _with_nats(args: argparse.Namespace, url: str) -> int:
-    nc = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=0)
+    nc = await connect_client(url, name=f"tradewire-alerts-{args.alerts}")
     try:
         kv = await open_bucket(nc, args.bucket or Subjects(args.root).alerts_bucket)
         if args.alerts == "silence":
@@ -174,6 +231,7 @@ async def _with_nats(args: argparse.Namespace, url: str) -> int:
                 created_by=args.by or getpass.getuser(),
             )
             await add_silence(kv, silence)
+            await _warn_unknown(nc, kv, silence, args.root)
             print(f"{silence.id} (until {_when(silence.ends_at)})")
             return 0
         if args.alerts == "unsilence":
@@ -242,7 +300,7 @@ def _time(text: str, name: str) -> float:
     return (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).timestamp()
 
 
-def _backtest(args: argparse.Namespace) -> int:
+async def _backtest(args: argparse.Namespace) -> int:
     end = _time(args.end, "--to") if args.end else time.time()
     start = _time(args.start, "--from") if args.start else end - 86400
     step = parse_duration(args.step)
@@ -250,20 +308,17 @@ def _backtest(args: argparse.Namespace) -> int:
         raise ValueError("--from must be before --to")
     if not 0.1 <= step <= 3600:
         raise ValueError("--step: between 0.1s and 1h")
+    if not args.timeout > 0:
+        raise ValueError("--timeout must be > 0")
     rules = load_rules(args.rules).rules
-    if not args.db.exists():
-        raise ValueError(f"{args.db}: no such file")
-    try:
-        con = duckdb.connect(str(args.db), read_only=True, config={"enable_external_access": False})
-    except duckdb.IOException as exc:
-        raise ValueError(
-            f"{args.db}: cannot open read-only ({exc}); while the store runs, backtest a copy"
-            " (DuckDB lets one process hold a file it writes)"
-        ) from None
-    try:
-        result = backtest(con, rules, start, end, bots=args.bot, step_s=step)
-    finally:
-        con.close()
+    sql = events_sql(rules, start, end, args.bot)
+    replay = Replay(rules, start, end, step)
+    if rules:
+        url = configured_url(args.nats_url)
+        async with open_store(args.db, url, Subjects(args.root)) as store:
+            async for row in store.rows(sql, timeout_s=args.timeout):
+                replay.feed(event_of_row(row))
+    result = replay.finish()
     if args.format == "json":
         print(
             json.dumps(

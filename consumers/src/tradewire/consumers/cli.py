@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import logging
+import os
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -15,7 +17,7 @@ import msgspec
 from tradewire.publisher import Publisher, default_outbox_dir, ensure_events_stream
 from tradewire.schemas import DEFAULT_ROOT, KINDS, Subjects, json_schema_text
 
-from ._nats import configured_url, nats_url
+from ._nats import configured_url, connect_client, nats_url
 from .alerts import AlertsConfig, AlertsService, RuleError, load_alerts_config
 from .alerts_cli import (
     add_alerts_commands,
@@ -29,7 +31,13 @@ from .importers import ImportResult, gpt_trader_events, read_events_db, read_eve
 from .metrics import MetricsConfig, MetricsService, load_metrics_config
 from .report import build_report, render_html, render_json, render_text
 from .simulate import FaultRates, SimulationConfig, print_progress, run_simulation
-from .sql_client import format_result, open_runner, query
+from .sql_client import (
+    add_store_arguments,
+    format_result,
+    open_runner,
+    query,
+    truncation_note,
+)
 from .store import ConfigError, QueryError, StoreConfig, StoreService, load_store_config
 from .stream_cli import add_stream_commands, run_stream_command
 from .tail import tail
@@ -46,24 +54,43 @@ _EPILOG_SCHEMA = """example:
 _EPILOG_DEMO = """example:
   tradewire demo --bots 5 --duration 20"""
 _EPILOG_REPORT = """example:
-  tradewire report daily --db fleet.duckdb                       # today (UTC), last 24 h
+  tradewire report daily --db fleet.duckdb                       # the last 24 h
+  tradewire report daily --date 2026-11-20 --nats-url nats://127.0.0.1:4222   # that day (UTC)
   tradewire report daily --date 2026-11-20 --bot bot-1 --format html --output-dir reports
-writes daily_report_<date>.{txt,json,html} (as --format picks) and prints the text"""
+writes daily_report_<date>.{txt,json,html} (daily_report_<date>_<bot>.* with --bot), as
+--format picks, and prints the text. Without --db: tradewire.duckdb if no process holds
+it, else the running store at --nats-url."""
 _EPILOG_IMPORT = """example:
   tradewire import gpt-trader --events-db runtime_data/prod/events.db --bot gpt-prod \\
       --nats-url nats://127.0.0.1:4222
   tradewire import gpt-trader --events-jsonl events.jsonl --bot gpt-prod --dry-run
 re-running it stores nothing twice: ids are derived from the log itself"""
-_EPILOG_SERVE = """example:
+_SETTINGS_ORDER = """settings come from defaults < --config TOML < TRADEWIRE_<SERVICE>_<NAME>
+env vars < flags (TRADEWIRE_NATS_URL and TRADEWIRE_ROOT serve every service)"""
+_EPILOG_SERVE = f"""example:
   tradewire serve store --nats-url nats://127.0.0.1:4222 --db /var/lib/tradewire/fleet.duckdb
-  tradewire serve store --config /etc/tradewire/store.toml   # [store] table, same names
-settings come from defaults < --config TOML < TRADEWIRE_<SERVICE>_<NAME> env vars < flags
-(TRADEWIRE_NATS_URL and TRADEWIRE_ROOT serve every service)"""
+  tradewire serve metrics --nats-url nats://127.0.0.1:4222
+  tradewire serve alerts --nats-url nats://127.0.0.1:4222 --rules my_rules.yaml
+{_SETTINGS_ORDER}"""
+_EPILOG_SERVICE = {
+    "store": """example:
+  tradewire serve store --nats-url nats://127.0.0.1:4222 --db /var/lib/tradewire/fleet.duckdb
+  tradewire serve store --config /etc/tradewire/store.toml   # [store] table, same names""",
+    "metrics": """example:
+  tradewire serve metrics --nats-url nats://127.0.0.1:4222 --http-port 8202
+  tradewire serve metrics --nats-url nats://127.0.0.1:4222 --metric-prefix gpt_trader
+  tradewire serve metrics --config /etc/tradewire/metrics.toml   # [metrics] table""",
+    "alerts": """example:
+  tradewire serve alerts --nats-url nats://127.0.0.1:4222 --rules /etc/tradewire/rules.yaml
+  tradewire serve alerts --config /etc/tradewire/alerts.toml   # [alerts] table""",
+}
 _EPILOG_SQL = """example:
   tradewire sql "SELECT bot, count(*) FROM orders GROUP BY bot" --db fleet.duckdb
   tradewire sql "SELECT * FROM seq_gaps" --format csv --nats-url nats://127.0.0.1:4222
 without a running store the file is opened read-only; while the store holds it, the
-query goes to the store over NATS. Only SELECT and EXPLAIN are accepted."""
+query goes to the store over NATS. Only one plain SELECT (or EXPLAIN of one) is run,
+read-only. When rows are left out (--limit, the store's sql_row_limit) a line on stderr
+says so and the exit status is 3."""
 
 
 def _positive_float(text: str) -> float:
@@ -128,7 +155,10 @@ def _service(
 ) -> argparse.ArgumentParser:
     """A `serve` subcommand with the settings every service has."""
     p = sub.add_parser(
-        name, help=text, epilog=_EPILOG_SERVE, formatter_class=argparse.RawDescriptionHelpFormatter
+        name,
+        help=text,
+        epilog=f"{_EPILOG_SERVICE[name]}\n{_SETTINGS_ORDER}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--config", type=Path, help=f"TOML file with a [{name}] table")
     p.add_argument("--nats-url", help="NATS server URL (default $TRADEWIRE_NATS_URL)")
@@ -145,6 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tradewire", description="Telemetry pipeline for fleets of trading bots."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    version = importlib.metadata.version("tradewire")
+    parser.add_argument("--version", action="version", version=f"tradewire {version}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = _command(sub, "simulate", "run a simulated fleet", _EPILOG_SIM)
@@ -238,9 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=Path("reports"),
         help="where to write (default ./reports)",
     )
-    r.add_argument("--db", type=Path, default=Path("tradewire.duckdb"))
-    r.add_argument("--nats-url", help="reach the running store (default $TRADEWIRE_NATS_URL)")
-    r.add_argument("--root", default="tradewire")
+    add_store_arguments(r)
 
     p = _command(sub, "import", "import another bot's event log", _EPILOG_IMPORT)
     import_sub = p.add_subparsers(dest="source", required=True)
@@ -265,21 +295,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _command(sub, "sql", "read-only SQL against the store", _EPILOG_SQL)
     p.add_argument("query", help="one SELECT or EXPLAIN statement")
-    p.add_argument(
-        "--db",
-        type=Path,
-        default=Path("tradewire.duckdb"),
-        help="DuckDB file (default tradewire.duckdb)",
-    )
-    p.add_argument("--nats-url", help="reach the running store (default $TRADEWIRE_NATS_URL)")
-    p.add_argument("--root", default="tradewire", help="subject root (default tradewire)")
+    add_store_arguments(p)
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
-    p.add_argument("--limit", type=int, default=1000, help="row limit (default 1000)")
+    p.add_argument(
+        "--limit",
+        type=int,
+        default=1000,
+        help="most rows to print (default 1000, at most 100000; the running store sends at "
+        "most its sql_row_limit, default 10000)",
+    )
     p.add_argument(
         "--timeout",
         type=_positive_float,
         default=30.0,
-        help="seconds before the query is interrupted (default 30)",
+        help="seconds before the query is interrupted, here or in the store (default 30; "
+        "the store caps it at its sql_timeout_s)",
     )
     return parser
 
@@ -297,11 +327,10 @@ def _sim_config(args: argparse.Namespace, subjects: Subjects) -> SimulationConfi
 
 
 async def _simulate(args: argparse.Namespace, subjects: Subjects) -> int:
-    import nats  # noqa: PLC0415 - keeps `tradewire --help` fast
 
     config = _sim_config(args, subjects)
     with nats_url(args.nats_url) as url:
-        nc = await nats.connect(url, name="tradewire-simulate")
+        nc = await connect_client(url, name="tradewire-simulate")
         await ensure_events_stream(nc, subjects)
         await nc.close()
         with tempfile.TemporaryDirectory(prefix="tradewire-outbox-") as tmp:
@@ -329,6 +358,7 @@ async def _import(args: argparse.Namespace) -> int:
     else:
         if not url:
             raise ValueError("no NATS URL: pass --nats-url or set TRADEWIRE_NATS_URL")
+        await (await connect_client(url, name="tradewire-import")).close()  # reachable at all?
         outbox = args.outbox_dir or default_outbox_dir(f"import-{args.bot}")
         async with Publisher(
             args.bot,
@@ -370,8 +400,9 @@ async def _report(args: argparse.Namespace, subjects: Subjects) -> int:
     wanted = {"text": ["txt"], "json": ["json"], "html": ["html"], "all": list(renderers)}
     args.output_dir.mkdir(parents=True, exist_ok=True)
     saved = []
+    name = f"daily_report_{report.date}" + (f"_{report.bot}" if report.bot else "")
     for ext in wanted[args.format]:
-        path = args.output_dir / f"daily_report_{report.date}.{ext}"
+        path = args.output_dir / f"{name}.{ext}"
         path.write_text(renderers[ext](report))
         saved.append(str(path))
     sys.stdout.write(render_json(report) if args.format == "json" else render_text(report))
@@ -405,6 +436,20 @@ def _need_url(url: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; a reader that goes away (``| head``) ends it quietly."""
+    try:
+        try:
+            code = _main(argv)
+        finally:  # --help and --version exit through here too
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # Whatever is still buffered would fail again at exit: send it nowhere.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # as if killed by SIGPIPE, like other tools in a pipe
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
@@ -457,13 +502,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             )
             sys.stdout.write(format_result(result, args.format))
-            return 0
+            sys.stdout.flush()
+            note = truncation_note(result, args.limit)
+            if note:
+                print(f"tradewire sql: {note}", file=sys.stderr)
+            return 3 if note else 0
         if not args.root:
             subjects = Subjects(DEMO_ROOT if configured_url(args.nats_url) else DEFAULT_ROOT)
         with nats_url(args.nats_url) as url:
             print(f"subject root: {subjects.root}")
             return asyncio.run(run_demo(url, _sim_config(args, subjects), subjects, args.out_dir))
     except (ValueError, NatsServerNotFound, OSError, QueryError, RuleError) as exc:
+        if isinstance(exc, BrokenPipeError):
+            raise
         print(f"tradewire {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -13,12 +13,12 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import nats
 from nats.aio.client import Client
 
 from tradewire.publisher import ensure_events_stream
 from tradewire.schemas import Envelope, Subjects, kind_of
 
+from ._nats import connect_client
 from .alerts import AlertsConfig, AlertsService
 from .metrics import MetricsConfig, MetricsService
 from .report import build_report, render_html, render_json, render_text
@@ -132,7 +132,7 @@ async def run_demo(url: str, config: SimulationConfig, subjects: Subjects, out_d
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     demo = _Demo(url, config, subjects, out_dir)
-    demo.nc = await nats.connect(url, name="tradewire-demo")
+    demo.nc = await connect_client(url, name="tradewire-demo")
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, demo.stop.set)

@@ -1,32 +1,134 @@
-"""``tradewire sql``: ad-hoc read-only SQL, locally or through the running store."""
+"""``tradewire sql``, and how report and backtest read the store.
+
+The file is opened read-only when no process holds it; while the store holds it
+(DuckDB lets one process write a file), the queries go to the store over NATS. Only the
+default ``tradewire.duckdb`` falls back to the store when it does not exist: a ``--db``
+that was named and is missing is an error, never a silent switch to another store.
+"""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import csv
 import io
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import msgspec
-import nats
+import nats.errors
+from nats.aio.client import Client
 
 from tradewire.schemas import Subjects
 
-from .store import QueryError, QueryResult, SqlRequest, run_query
-from .store._sql import MAX_LIMIT
+from ._nats import connect_client
+from .store import MAX_LIMIT, QueryError, QueryResult, ReadOnlyQuery, SqlRequest, run_query
 
-__all__ = ["format_result", "open_runner", "query"]
+__all__ = [
+    "DEFAULT_DB",
+    "StoreReader",
+    "add_store_arguments",
+    "format_result",
+    "open_runner",
+    "open_store",
+    "query",
+    "truncation_note",
+]
+
+DEFAULT_DB = Path("tradewire.duckdb")
+_FETCH = 2048
+_STOP = b"stop"
 
 
-def _local(db: Path, sql: str, limit: int, timeout_s: float) -> QueryResult | None:
-    """Query the file read-only, or None when another process (the store) holds it."""
+class StoreReader:
+    """Read-only queries against one store: ``where`` is ``local`` or ``store``."""
+
+    where = ""
+
+    async def query(self, sql: str, *, limit: int, timeout_s: float) -> QueryResult:
+        raise NotImplementedError
+
+    def rows(self, sql: str, *, timeout_s: float) -> AsyncGenerator[list[Any], None]:
+        """Every row of ``sql``, read in one read-only transaction (a consistent snapshot)."""
+        raise NotImplementedError
+
+
+class _Local(StoreReader):
+    where = "local"
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+
+    async def query(self, sql: str, *, limit: int, timeout_s: float) -> QueryResult:
+        return await asyncio.to_thread(run_query, self.con, sql, limit=limit, timeout_s=timeout_s)
+
+    async def rows(self, sql: str, *, timeout_s: float) -> AsyncGenerator[list[Any], None]:
+        q = ReadOnlyQuery(self.con.cursor(), sql, timeout_s)
+        try:
+            await asyncio.to_thread(q.start)
+            while chunk := await asyncio.to_thread(q.fetch, _FETCH):
+                for row in chunk:
+                    yield row
+        finally:
+            q.close()
+            q.con.close()
+
+
+class _Remote(StoreReader):
+    where = "store"
+
+    def __init__(self, nc: Client, url: str, subjects: Subjects) -> None:
+        self.nc = nc
+        self.url = url
+        self.subjects = subjects
+
+    async def _ask(self, subject: str, data: bytes, timeout_s: float) -> QueryResult:
+        wait = timeout_s + 5  # the store interrupts at timeout_s; then its answer travels
+        try:
+            msg = await self.nc.request(subject, data, timeout=wait)
+        except nats.errors.NoRespondersError:
+            if subject == self.subjects.sql:
+                raise QueryError(f"no store is answering on {subject} at {self.url}") from None
+            raise QueryError("the store ended the query (idle too long, or restarted)") from None
+        except nats.errors.TimeoutError:
+            raise QueryError(f"the store did not answer within {wait:g}s") from None
+        result = msgspec.json.decode(msg.data, type=QueryResult)
+        if result.error:
+            raise QueryError(result.error)
+        return result
+
+    async def query(self, sql: str, *, limit: int, timeout_s: float) -> QueryResult:
+        req = SqlRequest(sql, limit=limit, timeout_s=timeout_s)
+        return await self._ask(self.subjects.sql, msgspec.json.encode(req), timeout_s)
+
+    async def rows(self, sql: str, *, timeout_s: float) -> AsyncGenerator[list[Any], None]:
+        req = SqlRequest(sql, timeout_s=timeout_s, stream=True)
+        chunk = await self._ask(self.subjects.sql, msgspec.json.encode(req), timeout_s)
+        try:
+            while True:
+                for row in chunk.rows:
+                    yield row
+                if not chunk.more:
+                    return
+                chunk = await self._ask(chunk.next, b"", timeout_s)
+        finally:
+            if chunk.more:  # the caller stopped early: free the store's cursor now
+                with contextlib.suppress(Exception):
+                    await self.nc.publish(chunk.next, _STOP)
+
+
+def _open_local(db: Path) -> duckdb.DuckDBPyConnection | None:
+    """The file read-only, or None when another connection (the store) writes to it."""
     try:
-        con = duckdb.connect(str(db), read_only=True, config={"enable_external_access": False})
+        return duckdb.connect(
+            str(db),
+            read_only=True,
+            config={"enable_external_access": False, "lock_configuration": True},
+        )
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():  # another process (the store) writes to it
             return None
@@ -35,104 +137,98 @@ def _local(db: Path, sql: str, limit: int, timeout_s: float) -> QueryResult | No
         if "same database file" in str(exc):  # this very process has it open read-write
             return None
         raise QueryError(f"cannot open {db}: {exc}") from None
-    try:
-        return run_query(con, sql, limit=limit, timeout_s=timeout_s)
-    finally:
-        con.close()
 
 
-async def _remote(
-    url: str, subjects: Subjects, sql: str, limit: int, timeout_s: float
-) -> QueryResult:
-    nc = await nats.connect(url, name="tradewire-sql", allow_reconnect=False)
+def add_store_arguments(p: argparse.ArgumentParser) -> None:
+    """``--db``, ``--nats-url``, ``--root``: how a command finds the store (:func:`open_store`)."""
+    p.add_argument(
+        "--db",
+        type=Path,
+        help="DuckDB file (default: tradewire.duckdb if it exists and no process holds it, "
+        "else the running store); a --db that does not exist is an error",
+    )
+    p.add_argument("--nats-url", help="reach the running store (default $TRADEWIRE_NATS_URL)")
+    p.add_argument("--root", default="tradewire", help="subject root (default tradewire)")
+
+
+@contextlib.asynccontextmanager
+async def open_store(
+    db: Path | None, url: str | None, subjects: Subjects
+) -> AsyncIterator[StoreReader]:
+    """The store behind ``db`` (None: ``tradewire.duckdb``, or the running store)."""
+    path = db or DEFAULT_DB
+    con = None
+    if path.exists():
+        con = _open_local(path)
+        if con is None and not url:
+            raise QueryError(
+                f"{path} is held by a running store: pass --nats-url (or set "
+                "TRADEWIRE_NATS_URL) to go through the store"
+            )
+    elif db is not None:
+        raise QueryError(f"{db}: no such file (leave out --db to ask the running store)")
+    elif not url:
+        raise QueryError(f"{path} does not exist and no --nats-url was given")
+    if con is not None:
+        try:
+            yield _Local(con)
+        finally:
+            con.close()
+        return
+    assert url is not None
+    nc = await connect_client(url, name="tradewire-sql")
     try:
-        msg = await nc.request(
-            subjects.sql, msgspec.json.encode(SqlRequest(sql, limit)), timeout=timeout_s + 5
-        )
-    except nats.errors.NoRespondersError:
-        raise QueryError(f"no store is answering on {subjects.sql} at {url}") from None
-    except nats.errors.TimeoutError:
-        raise QueryError(f"the store did not answer within {timeout_s + 5:g}s") from None
+        yield _Remote(nc, url, subjects)
     finally:
         await nc.close()
-    result = msgspec.json.decode(msg.data, type=QueryResult)
-    if result.error:
-        raise QueryError(result.error)
-    return result
 
 
 async def query(
     sql: str,
     *,
-    db: Path,
+    db: Path | None,
     url: str | None,
     subjects: Subjects,
     limit: int = 1000,
     timeout_s: float = 30.0,
 ) -> tuple[QueryResult, str]:
     """Run ``sql`` and say where: ``local`` (file opened read-only) or ``store`` (over NATS)."""
-    if db.exists():
-        result = _local(db, sql, limit, timeout_s)
-        if result is not None:
-            return result, "local"
-        if not url:
-            raise QueryError(
-                f"{db} is held by a running store: pass --nats-url (or set "
-                "TRADEWIRE_NATS_URL) to query it through the store"
-            )
-    elif not url:
-        raise QueryError(f"{db} does not exist and no --nats-url was given")
-    assert url is not None
-    return await _remote(url, subjects, sql, limit, timeout_s), "store"
+    if not 1 <= limit <= MAX_LIMIT:
+        raise QueryError(f"--limit must be between 1 and {MAX_LIMIT:,}")
+    async with open_store(db, url, subjects) as store:
+        return await store.query(sql, limit=limit, timeout_s=timeout_s), store.where
 
 
 @contextlib.asynccontextmanager
 async def open_runner(
-    db: Path, url: str | None, subjects: Subjects, timeout_s: float = 60.0
+    db: Path | None, url: str | None, subjects: Subjects, timeout_s: float = 60.0
 ) -> AsyncIterator[Callable[[str], Awaitable[list[list[Any]]]]]:
-    """A function running many read-only queries: on the file, or through the store."""
-    con = None
-    if db.exists():
-        try:
-            con = duckdb.connect(str(db), read_only=True, config={"enable_external_access": False})
-        except (duckdb.IOException, duckdb.ConnectionException) as exc:
-            if "lock" not in str(exc).lower() and "same database file" not in str(exc):
-                raise QueryError(f"cannot open {db}: {exc}") from None
-            if not url:
-                raise QueryError(
-                    f"{db} is held by a running store: pass --nats-url (or "
-                    "set TRADEWIRE_NATS_URL) to go through the store"
-                ) from None
-    elif not url:
-        raise QueryError(f"{db} does not exist and no --nats-url was given")
+    """A function running many read-only queries, each returning all of its rows."""
+    async with open_store(db, url, subjects) as store:
 
-    async def local(sql: str) -> list[list[Any]]:
-        assert con is not None
-        result = await asyncio.to_thread(run_query, con, sql, limit=MAX_LIMIT, timeout_s=timeout_s)
-        return _complete(result)
+        async def run(sql: str) -> list[list[Any]]:
+            return [row async for row in store.rows(sql, timeout_s=timeout_s)]
 
-    async def remote(sql: str) -> list[list[Any]]:
-        assert url is not None
-        return _complete(await _remote(url, subjects, sql, MAX_LIMIT, timeout_s))
-
-    try:
-        yield local if con is not None else remote
-    finally:
-        if con is not None:
-            con.close()
+        yield run
 
 
-def _complete(result: QueryResult) -> list[list[Any]]:
-    if result.truncated:
-        raise QueryError("a report query hit the row limit; narrow the window or the bot")
-    return result.rows
+def truncation_note(result: QueryResult, asked: int) -> str:
+    """What was left out, for stderr; empty when the result is complete."""
+    if not result.truncated:
+        return ""
+    n = len(result.rows)
+    if n < result.limit:
+        return f"only the first {n:,} rows fit in one reply from the store; narrow the query"
+    if result.limit < asked:
+        return f"stopped at {n:,} rows: the store sends at most {result.limit:,} (sql_row_limit)"
+    return f"stopped at {n:,} rows (--limit); more rows match"
 
 
 def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
-        return f"{value:.6g}"
+        return repr(value)  # the shortest text that reads back as the same number
     if isinstance(value, list | dict):
         return json.dumps(value, default=str)
     return str(value)
@@ -157,5 +253,5 @@ def format_result(result: QueryResult, fmt: str) -> str:
     ]
     lines += [" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
     note = f"({len(result.rows)} row{'s' if len(result.rows) != 1 else ''}"
-    note += ", truncated by the row limit)" if result.truncated else ")"
+    note += ", more rows match)" if result.truncated else ")"
     return "\n".join([*lines, note]) + "\n"

@@ -15,7 +15,7 @@ from nats.js.api import StreamConfig
 from tradewire.publisher import StreamLimits, apply_stream_limits
 from tradewire.schemas import DEFAULT_ROOT, Subjects
 
-from ._nats import configured_url
+from ._nats import configured_url, connect_client
 from .alerts import parse_duration
 
 __all__ = ["add_stream_commands", "parse_bytes", "run_stream_command"]
@@ -92,10 +92,7 @@ async def _run(args: argparse.Namespace) -> int:
     if not url:
         raise ValueError("no NATS URL: pass --nats-url or set TRADEWIRE_NATS_URL")
     subjects = Subjects(args.root)
-    try:
-        nc = await nats.connect(url, connect_timeout=3, allow_reconnect=False)
-    except Exception as exc:  # one line, not a traceback: the operator typed a URL
-        raise ValueError(f"cannot reach NATS at {url}: {exc!r}") from None
+    nc = await connect_client(url, name="tradewire-stream")
     try:
         js = nc.jetstream()
         if args.stream_command == "set":

@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-import nats
 from nats.aio.msg import Msg
 
 from tradewire.schemas import (
@@ -37,6 +36,8 @@ from tradewire.schemas import (
     decode,
     kind_of,
 )
+
+from ._nats import connect_client
 
 __all__ = ["describe", "tail"]
 
@@ -129,30 +130,42 @@ async def tail(
     """
     done = stop or asyncio.Event()
     seen = 0
+    broken: list[BrokenPipeError] = []
 
     async def on_msg(msg: Msg) -> None:
         nonlocal seen
+        if (count and seen >= count) or broken:  # already queued when we stopped: not shown
+            return
+        event: Envelope | None = None
         try:
             msg_bot, msg_kind = subjects.parse_event(msg.subject)
             event = decode(msg.data, expect_bot=msg_bot, expect_kind=msg_kind)
+            line = msg.data.decode() if raw else describe(event)
         except EventError as exc:
-            out.write(f"INVALID {msg.subject}: {exc}\n")
-        else:
-            out.write((msg.data.decode() if raw else describe(event)) + "\n")
-            if on_event:
-                on_event(event)
+            line = f"INVALID {msg.subject}: {exc}"
+        try:
+            out.write(line + "\n")
+        except BrokenPipeError as exc:  # the reader went away (| head): stop, quietly
+            broken.append(exc)
+            done.set()
+            return
+        if event is not None and on_event:
+            on_event(event)
         seen += 1
         if count and seen >= count:
             done.set()
 
-    nc = await nats.connect(url, name="tradewire-tail", max_reconnect_attempts=-1)
+    nc = await connect_client(url, name="tradewire-tail", reconnect=True)
     try:
-        await nc.subscribe(subjects.event(bot, kind), cb=on_msg)
+        sub = await nc.subscribe(subjects.event(bot, kind), cb=on_msg)
         await nc.flush()
         if ready is not None:
             ready.set()
         await done.wait()
+        await sub.unsubscribe()
     finally:
         await nc.close()
-        out.flush()
+    if broken:
+        raise broken[0]
+    out.flush()
     return seen

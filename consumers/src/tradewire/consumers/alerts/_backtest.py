@@ -4,24 +4,31 @@ The same ``Engine`` as the live service, fed the stored events in timestamp orde
 ticked every ``step`` seconds of event time in between (absence rules, windows
 emptying, ``for`` and ``keep_firing_for``). Events in the longest window before
 ``from`` only warm the windows up, so an alert does not start "cold" at ``from``.
+
+The events come from one query (:func:`events_sql`): every kind the rules read, as one
+JSON column, in one ``ORDER BY``. One statement is one read-only transaction, so it
+reads a consistent snapshot whether it runs on the file or, streamed, in the running
+store (which sees what its WAL holds: a copy of the file alone would not).
 """
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Iterator
+import re
 from dataclasses import dataclass, field
+from typing import Any
 
-import duckdb
 import msgspec
 
 from tradewire.consumers.store import TABLES  # the store's tables, read back as events
-from tradewire.schemas import AlertChange, Envelope
+from tradewire.schemas import BOT_ID_PATTERN, AlertChange, Envelope
 
 from ._engine import Engine, Instance
 from ._rules import Rule
 
-__all__ = ["Backtest", "Episode", "backtest"]
+__all__ = ["Backtest", "Episode", "Replay", "event_of_row", "events_sql", "warmup_s"]
+
+_BOT = re.compile(BOT_ID_PATTERN)
+_NOT_EVENT_FIELDS = ("received_at", "stream_seq")
 
 
 @dataclass
@@ -44,72 +51,94 @@ class Backtest:
     changes: list[AlertChange] = field(default_factory=list)
 
 
-def _events(
-    con: duckdb.DuckDBPyConnection, kind: str, start: float, end: float, bots: list[str]
-) -> Iterator[Envelope]:
-    table = TABLES[kind]
-    names = [c.name for c in table.columns if c.name not in ("received_at", "stream_seq")]
-    cols = ", ".join(f'"{n}"' for n in names)
-    sql = f"SELECT {cols} FROM {table.name} WHERE ts >= ? AND ts < ?"
-    params: list[object] = [start, end]
-    if bots:
-        sql += f" AND bot IN ({', '.join('?' for _ in bots)})"
-        params += bots
-    cur = con.execute(sql + " ORDER BY ts, seq", params)
-    while rows := cur.fetchmany(10_000):
-        for row in rows:
-            data = {n: v for n, v in zip(names, row, strict=True) if v is not None}
-            yield msgspec.convert(data, table.cls)
+def warmup_s(rules: list[Rule]) -> float:
+    """How far before ``from`` events are read to fill the windows."""
+    return max((max(r.window_s, r.for_s) for r in rules), default=0.0)
 
 
-def backtest(
-    con: duckdb.DuckDBPyConnection,
-    rules: list[Rule],
-    start: float,
-    end: float,
-    *,
-    bots: list[str] | None = None,
-    step_s: float = 5.0,
-) -> Backtest:
-    engine = Engine(rules)
-    by_name = {r.name: r for r in rules}
-    warmup = max((max(r.window_s, r.for_s) for r in rules), default=0.0)
+def events_sql(rules: list[Rule], start: float, end: float, bots: list[str]) -> str:
+    """One SELECT of every event the rules read in [start - warmup, end), in replay order.
+
+    Rows are ``(ts, kind, seq, event)``, ``event`` the stored columns as a JSON object.
+    Only numbers, kind names and validated bot ids are put into the SQL text.
+    """
+    for bot in bots:
+        if not _BOT.match(bot):
+            raise ValueError(f"--bot {bot!r}: a bot id is 1-64 of [A-Za-z0-9_-]")
     kinds = sorted({r.event for r in rules})
-    streams = [_events(con, k, start - warmup, end, bots or []) for k in kinds]
-    result = Backtest()
-    open_: dict[str, tuple[Episode, Instance]] = {}
+    where = f"ts >= {start - warmup_s(rules)!r} AND ts < {end!r}"
+    if bots:
+        where += f" AND bot IN ({', '.join(repr(b) for b in bots)})"
+    parts = []
+    for kind in kinds:
+        table = TABLES[kind]
+        names = [c.name for c in table.columns if c.name not in _NOT_EVENT_FIELDS]
+        packed = ", ".join(f'"{n}" := "{n}"' for n in names)
+        parts.append(
+            f"SELECT ts, '{kind}' AS kind, seq, to_json(struct_pack({packed})) AS event"
+            f" FROM {table.name} WHERE {where}"
+        )
+    # The order a merge of per-kind streams gave: time, then kind, then seq.
+    return " UNION ALL ".join(parts) + " ORDER BY ts, kind, seq"
 
-    def record(changes: list[AlertChange]) -> None:
+
+def event_of_row(row: list[Any]) -> Envelope:
+    """A row of :func:`events_sql` as the event it was stored from.
+
+    NULLs are left out, so a column added after the row was stored takes the field's
+    default, as the decoder would give it.
+    """
+    _, kind, _, text = row
+    data = {k: v for k, v in msgspec.json.decode(text).items() if v is not None}
+    event: Envelope = msgspec.convert(data, TABLES[kind].cls)
+    return event
+
+
+class Replay:
+    """Feed events in order with :meth:`feed`, then :meth:`finish` for the result."""
+
+    def __init__(self, rules: list[Rule], start: float, end: float, step_s: float) -> None:
+        self.engine = Engine(rules)
+        self.rules = {r.name: r for r in rules}
+        self.start, self.end, self.step_s = start, end, step_s
+        self.clock = start
+        self.result = Backtest()
+        self._open: dict[str, tuple[Episode, Instance]] = {}
+
+    def feed(self, ev: Envelope) -> None:
+        if ev.ts < self.start:
+            self.engine.observe(ev, ev.ts, evaluate=False)
+            return
+        while self.clock + self.step_s <= ev.ts:
+            self.clock += self.step_s
+            self._record(self.engine.tick(self.clock))
+        self.result.events += 1
+        self._record(self.engine.observe(ev, ev.ts))
+
+    def finish(self) -> Backtest:
+        while self.clock + self.step_s <= self.end:
+            self.clock += self.step_s
+            self._record(self.engine.tick(self.clock))
+        return self.result
+
+    def _record(self, changes: list[AlertChange]) -> None:
         for c in changes:
-            result.changes.append(c)
-            if c.state == "firing" and c.fingerprint not in open_:
-                inst = next(i for i in engine.instances.values() if i.fingerprint == c.fingerprint)
+            self.result.changes.append(c)
+            if c.state == "firing" and c.fingerprint not in self._open:
+                inst = next(
+                    i for i in self.engine.instances.values() if i.fingerprint == c.fingerprint
+                )
                 ep = Episode(c.rule, c.bot, c.labels, c.severity, c.ts, None, c.value)
-                open_[c.fingerprint] = (ep, inst)
-                result.episodes.append(ep)
+                self._open[c.fingerprint] = (ep, inst)
+                self.result.episodes.append(ep)
             elif c.state == "firing":
-                ep = open_[c.fingerprint][0]
+                ep = self._open[c.fingerprint][0]
                 if _RANK[c.severity] > _RANK[ep.severity]:
                     ep.severity = c.severity
-            elif c.state == "resolved" and c.fingerprint in open_:
-                open_.pop(c.fingerprint)[0].resolved_at = c.ts
-        for ep, inst in open_.values():  # track how far it went while firing
-            ep.peak = _further(by_name[ep.rule], ep.peak, inst.value)
-
-    clock = start
-    for ev in heapq.merge(*streams, key=lambda e: e.ts):
-        if ev.ts < start:
-            engine.observe(ev, ev.ts, evaluate=False)
-            continue
-        while clock + step_s <= ev.ts:
-            clock += step_s
-            record(engine.tick(clock))
-        result.events += 1
-        record(engine.observe(ev, ev.ts))
-    while clock + step_s <= end:
-        clock += step_s
-        record(engine.tick(clock))
-    return result
+            elif c.state == "resolved" and c.fingerprint in self._open:
+                self._open.pop(c.fingerprint)[0].resolved_at = c.ts
+        for ep, inst in self._open.values():  # track how far it went while firing
+            ep.peak = _further(self.rules[ep.rule], ep.peak, inst.value)
 
 
 _RANK = {"info": 0, "warning": 1, "critical": 2}

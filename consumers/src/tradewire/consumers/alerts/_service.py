@@ -33,7 +33,7 @@ from ._receivers import parse_receivers
 from ._rules import DEFAULT_RULES, RuleError, load_rules
 from ._silences import SilenceWatch, open_bucket
 
-__all__ = ["FIRING_KEY", "AlertsConfig", "AlertsService", "load_alerts_config"]
+__all__ = ["FIRING_KEY", "RULES_KEY", "AlertsConfig", "AlertsService", "load_alerts_config"]
 
 log = logging.getLogger("tradewire.alerts")
 _STATE_KEY = "engine"
@@ -41,6 +41,8 @@ _STATE_KEY = "engine"
 # the metrics service exports.
 FIRING_KEY = "firing"
 _NOTIFIED_KEY = "notified"  # per receiver, when each firing alert was last sent
+# The names of the rules this service runs, a JSON list: `alerts silence` checks against it.
+RULES_KEY = "rules"
 
 
 class AlertsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -183,6 +185,8 @@ class AlertsService(ConsumerService):
         await ensure_events_stream(self.nc, self.subjects)
         await ensure_alerts_stream(self.nc, self.subjects)
         await self._load()
+        assert self._kv is not None
+        await self._kv.put(RULES_KEY, msgspec.json.encode(sorted(self.engine.rules)))
         replayed = await self._replay_windows()
         log.info(
             "alerts: %d rules, %d recent events replayed into windows",

@@ -31,11 +31,33 @@ _BOT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def window(date: str | None, lookback_hours: float, now: float) -> tuple[str, float, float]:
-    """(date, start, end): the window ends at the end of ``date`` (UTC) or now, if sooner."""
-    day = dt.date.fromisoformat(date) if date else dt.datetime.fromtimestamp(now, dt.UTC).date()
-    end_of_day = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC).timestamp()
-    end = min(end_of_day, now)
-    return day.isoformat(), end - lookback_hours * 3600.0, end
+    """(date, start, end) of the report, in UTC.
+
+    Without ``date``: the ``lookback_hours`` up to now, titled today. With one: the
+    ``lookback_hours`` up to the end of that day, cut at now while the day is still on
+    (so ``--date`` today covers today so far). A day that has not begun is an error.
+    """
+    if date is None:
+        today = dt.datetime.fromtimestamp(now, dt.UTC).date()
+        return today.isoformat(), now - lookback_hours * 3600.0, now
+    try:
+        day = dt.date.fromisoformat(date)
+    except ValueError:
+        raise ValueError(f"--date {date!r}: use YYYY-MM-DD") from None
+    start_of_day = dt.datetime.combine(day, dt.time(), dt.UTC).timestamp()
+    if start_of_day > now:
+        raise ValueError(f"--date {day.isoformat()} has not begun yet (UTC): nothing to report")
+    end_of_day = start_of_day + 86400.0
+    return day.isoformat(), end_of_day - lookback_hours * 3600.0, min(end_of_day, now)
+
+
+async def _check_bot(run: Runner, bot: str) -> None:
+    """An unknown bot is a typo far more often than a quiet bot: say so, with the known ones."""
+    if await run(f"SELECT 1 FROM events WHERE bot = '{bot}' LIMIT 1"):
+        return
+    known = [str(b) for (b,) in await run("SELECT DISTINCT bot FROM events ORDER BY bot LIMIT 21")]
+    listed = ", ".join(known[:20]) + (", ..." if len(known) > 20 else "")
+    raise ValueError(f"no events from bot {bot!r} in the store (bots: {listed or 'none'})")
 
 
 def _f(x: Any) -> float:
@@ -56,6 +78,8 @@ async def build_report(
         raise ValueError("lookback hours must be > 0 and at most 744")
     now = time.time() if now is None else now
     day, start, end = window(date, lookback_hours, now)
+    if bot is not None:
+        await _check_bot(run, bot)
     # Only numbers and a validated bot id are put into SQL text.
     w = f"ts >= {start!r} AND ts < {end!r}" + (f" AND bot = '{bot}'" if bot else "")
     gs = "GROUP BY GROUPING SETS ((bot), ())"
@@ -247,12 +271,17 @@ async def build_report(
         f" GROUP BY bot, run) {gs}"
     ):
         rep(b).pipeline.lost = int(n or 0)
-    rows = await run(
-        f"SELECT count(*) FROM quarantine WHERE received_at >= {start!r} AND received_at < {end!r}"
-    )
-    rep(None).pipeline.quarantined = rows[0][0] if rows else 0
+    if bot is None:  # a quarantined message has no trusted bot: a fleet figure only
+        rows = await run(
+            f"SELECT count(*) FROM quarantine WHERE received_at >= {start!r}"
+            f" AND received_at < {end!r}"
+        )
+        rep(None).pipeline.quarantined = rows[0][0] if rows else 0
 
     fleet = reports.pop(FLEET)
+    if bot is not None:  # the whole report is that bot's: one section, under its name
+        fleet.bot = bot
+        reports.clear()
     return DailyReport(
         date=day,
         window_start=start,
@@ -260,4 +289,5 @@ async def build_report(
         generated_at=now,
         fleet=fleet,
         bots=sorted(reports.values(), key=lambda r: r.bot),
+        bot=bot,
     )

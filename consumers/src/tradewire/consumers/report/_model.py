@@ -118,7 +118,7 @@ class DataQuality(msgspec.Struct):
 
 class Pipeline(msgspec.Struct):
     events: int = 0
-    quarantined: int = 0
+    quarantined: int | None = None  # fleet only: a quarantined message has no trusted bot
     lost: int = 0  # holes in seq of the runs seen in the window
 
 
@@ -140,9 +140,13 @@ class BotReport(msgspec.Struct):
 
 
 class DailyReport(msgspec.Struct):
+    """``fleet`` is the report's whole scope: the fleet, or the one bot of ``--bot``
+    (then labelled with its id, and ``bots`` is empty)."""
+
     date: str
     window_start: float
     window_end: float
     generated_at: float
     fleet: BotReport
     bots: list[BotReport]
+    bot: str | None = None

@@ -90,9 +90,8 @@ def _section(r: BotReport) -> list[str]:
     alerts = ", ".join(f"{k} {v}" for k, v in r.alerts_fired.items()) or "none"
     lines.append(f"ALERTS       {alerts}")
     pl = r.pipeline
-    lines.append(
-        f"PIPELINE     events {pl.events}  quarantined {pl.quarantined}  lost (seq gaps) {pl.lost}"
-    )
+    quarantined = f"  quarantined {pl.quarantined}" if pl.quarantined is not None else ""
+    lines.append(f"PIPELINE     events {pl.events}{quarantined}  lost (seq gaps) {pl.lost}")
     return lines
 
 
@@ -100,9 +99,13 @@ def _ms(x: float | None) -> str:
     return "N/A" if x is None else f"{x * 1000:.0f} ms"
 
 
+def _title(report: DailyReport) -> str:
+    return f"Daily Trading Report - {report.date}" + (f" - bot {report.bot}" if report.bot else "")
+
+
 def render_text(report: DailyReport) -> str:
     head = [
-        f"Daily Trading Report - {report.date}",
+        _title(report),
         f"Window: {_t(report.window_start)} .. {_t(report.window_end)}",
         f"Generated: {_t(report.generated_at)}",
         "",
@@ -191,13 +194,14 @@ def _drawdown(curve: Sequence[tuple[float, float]]) -> list[tuple[float, float]]
 
 
 def render_html(report: DailyReport) -> str:
-    curves = [(r.bot, r.equity_curve) for r in report.bots if r.equity_curve]
+    scope = report.fleet.bot  # "fleet", or the bot of a one-bot report
+    curves = [(r.bot, r.equity_curve) for r in report.bots or [report.fleet] if r.equity_curve]
     charts = [
         _svg_lines(curves, "Equity by bot"),
         _svg_lines([(n, _drawdown(c)) for n, c in curves], "Drawdown by bot ($, 0 = at peak)"),
         _svg_bars(
             [(s.symbol, s.realized) for s in report.fleet.symbols],
-            "Realized PnL by symbol (fleet)",
+            f"Realized PnL by symbol ({scope})",
             " $",
         ),
         _svg_bars(
@@ -206,7 +210,7 @@ def render_html(report: DailyReport) -> str:
                 for lat in report.fleet.orders.broker_latency_s
                 for q, v in (("50", lat.p50), ("95", lat.p95), ("99", lat.p99))
             ],
-            "Broker latency (fleet)",
+            f"Broker latency ({scope})",
             " ms",
         ),
     ]
@@ -216,12 +220,12 @@ def render_html(report: DailyReport) -> str:
     )
     return (
         "<!doctype html><html><head><meta charset='utf-8'>"
-        f"<title>tradewire daily report {report.date}</title><style>"
+        f"<title>{html.escape(_title(report))}</title><style>"
         "body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;color:#111}"
         "pre{background:#f6f8fa;padding:.8em;overflow-x:auto;font-size:12px}"
         "svg{display:block;margin:1em 0;background:#fcfcfd;border:1px solid #e5e7eb}"
         "</style></head><body>"
-        f"<h1>Daily Trading Report - {report.date}</h1>"
+        f"<h1>{html.escape(_title(report))}</h1>"
         f"<p>Window {_t(report.window_start)} to {_t(report.window_end)}; generated "
         f"{_t(report.generated_at)}.</p>" + "".join(charts) + sections + "</body></html>\n"
     )

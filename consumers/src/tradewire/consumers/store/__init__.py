@@ -2,15 +2,25 @@
 
 from ._config import ConfigError, StoreConfig, load_store_config
 from ._service import StoreService
-from ._sql import QueryError, QueryResult, SqlRequest, check_read_only, run_query
+from ._sql import (
+    MAX_LIMIT,
+    QueryError,
+    QueryResult,
+    ReadOnlyQuery,
+    SqlRequest,
+    check_read_only,
+    run_query,
+)
 from ._tables import TABLES
 from ._writer import StoreWriter, WriteResult
 
 __all__ = [
+    "MAX_LIMIT",
     "TABLES",
     "ConfigError",
     "QueryError",
     "QueryResult",
+    "ReadOnlyQuery",
     "SqlRequest",
     "StoreConfig",
     "StoreService",

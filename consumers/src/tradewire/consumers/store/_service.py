@@ -26,13 +26,12 @@ from tradewire.publisher import StreamLimitError, apply_stream_limits, ensure_al
 from tradewire.schemas import AlertChange, Envelope, EventError, decode
 
 from ._config import StoreConfig
-from ._sql import QueryError, QueryResult, SqlRequest, run_query
+from ._responder import SqlResponder
 from ._writer import StoreWriter
 
 __all__ = ["StoreService"]
 
 log = logging.getLogger("tradewire.store")
-_MAX_REPLY = 900_000  # below NATS's default 1 MiB payload limit
 
 
 class StoreService(ConsumerService):
@@ -45,6 +44,7 @@ class StoreService(ConsumerService):
         self.config = config
         self.writer: StoreWriter | None = None
         self._sql_sub: Subscription | None = None
+        self._sql: SqlResponder | None = None
         self.stored = 0
         self.duplicates = 0
         self.quarantined: Counter[str] = Counter()
@@ -152,26 +152,14 @@ class StoreService(ConsumerService):
 
     # -- SQL over NATS -----------------------------------------------------------------
     async def _on_sql(self, msg: Msg) -> None:
-        assert self.writer is not None
-        try:
-            req = msgspec.json.decode(msg.data, type=SqlRequest)
-            limit = min(req.limit, self.config.sql_row_limit)
-            cursor = self.writer.con.cursor()
-            try:
-                result = await asyncio.to_thread(
-                    run_query, cursor, req.sql, limit=limit, timeout_s=self.config.sql_timeout_s
-                )
-            finally:
-                cursor.close()
-        except (QueryError, msgspec.ValidationError, msgspec.DecodeError) as exc:
-            result = QueryResult(error=str(exc))
-        data = msgspec.json.encode(result, enc_hook=str)
-        while len(data) > _MAX_REPLY and result.rows:
-            result.rows = result.rows[: len(result.rows) // 2]
-            result.truncated = True
-            data = msgspec.json.encode(result, enc_hook=str)
-        if msg.reply:
-            await msg.respond(data)
+        """Read-only SQL on separate cursors; see ``_responder`` for the fences and streams."""
+        assert self.nc is not None and self.writer is not None
+        if self._sql is None:
+            cfg = self.config
+            self._sql = SqlResponder(
+                self.nc, self.writer.con, row_limit=cfg.sql_row_limit, timeout_s=cfg.sql_timeout_s
+            )
+        await self._sql.answer(msg)
 
     # -- health --------------------------------------------------------------------------
     async def refresh(self) -> None:
@@ -221,6 +209,8 @@ class StoreService(ConsumerService):
     async def teardown(self) -> None:
         if self._sql_sub is not None:
             await self._sql_sub.unsubscribe()
+        if self._sql is not None:
+            await self._sql.close()
 
     async def close(self) -> None:
         if self.writer is not None:

@@ -51,6 +51,7 @@ class StoreWriter:
                 # No SQL that runs in this process, ours or an operator's, may
                 # read or write files or the network beyond the database itself.
                 "enable_external_access": False,
+                "lock_configuration": True,  # and no SET can change that
                 "autoinstall_known_extensions": False,
                 "autoload_known_extensions": False,
                 "threads": threads,
