@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import time
 import urllib.request
@@ -18,6 +17,7 @@ import pytest
 
 from tests.conftest import need_external
 from tests.http_capture import Capture, capture
+from tests.net import free_port
 from tests.waiting import wait_until, wait_until_sync
 from tradewire.consumers.alerts import Notifier, parse_receivers
 from tradewire.schemas import AlertChange
@@ -30,12 +30,6 @@ def alertmanager_binary() -> str:
             return found
     need_external("alertmanager", "install Debian's prometheus-alertmanager")
     raise AssertionError("unreachable")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

@@ -18,11 +18,16 @@ from nats.js.kv import KeyValue
 from tradewire.consumers.runtime import (
     Acks,
     Check,
+    Computed,
     ConfigError,
     ConsumerService,
     Delivery,
+    Family,
+    Labels,
     load_config,
+    per_label,
     read_history,
+    scalar,
 )
 from tradewire.publisher import ensure_alerts_stream, ensure_events_stream
 from tradewire.schemas import ALERTS_CONSUMER, AlertChange, EventError, decode
@@ -84,9 +89,79 @@ class AlertsService(ConsumerService):
         self.notifier = Notifier(receivers, silenced=self.silences.silenced)
         self.engine = Engine(rule_file.rules)
         self.published: Counter[str] = Counter()
+        self.state_save_failures = 0
         self._kv: KeyValue | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._dirty = False
+        self._add_metrics()
+
+    def _add_metrics(self) -> None:
+        """The alerts service's own series on ``/metrics``, read when scraped."""
+        r, F, n = self.registry, Family, self.notifier
+
+        def per_receiver(counts: Counter[str]) -> Computed:
+            return lambda now: [((x.name,), float(counts[x.name])) for x in n.receivers]
+
+        for what, counts, help_ in (
+            ("sent", n.sent, "Notifications delivered"),
+            ("failed", n.failed, "Notifications given up on after retries"),
+            ("held", n.held, "Firing changes held back by a silence"),
+        ):
+            r.add(
+                F(
+                    f"pipeline_notifications_{what}_total",
+                    "counter",
+                    ("receiver",),
+                    help_,
+                    "alerts",
+                    computed=per_receiver(counts),
+                )
+            )
+        r.add(
+            F(
+                "pipeline_state_save_failures_total",
+                "counter",
+                (),
+                "Saving alert state to the KV bucket failed (it is retried at the next change)",
+                "alerts",
+                computed=scalar(lambda: self.state_save_failures),
+            )
+        )
+        r.add(
+            F(
+                "pipeline_alert_changes_published_total",
+                "counter",
+                ("state",),
+                "Alert state changes published on the alerts stream",
+                "alerts",
+                computed=per_label(lambda: self.published),
+            )
+        )
+        r.add(
+            F(
+                "pipeline_alert_rules",
+                "gauge",
+                (),
+                "Rules loaded",
+                "alerts",
+                computed=scalar(lambda: len(self.engine.rules)),
+            )
+        )
+        r.add(
+            F(
+                "pipeline_alerts_firing",
+                "gauge",
+                ("severity",),
+                "Alerts firing now",
+                "alerts",
+                computed=self._firing_by_severity,
+            )
+        )
+
+    def _firing_by_severity(self, now: float) -> list[tuple[Labels, float]]:
+        counts = Counter({"warning": 0, "critical": 0})
+        counts.update(i.severity for i in self.engine.instances.values() if i.state == "firing")
+        return [((k,), float(v)) for k, v in counts.items()]
 
     # -- events and clock ------------------------------------------------------------------
     async def handle(self, batch: Sequence[Delivery]) -> Acks:
@@ -142,6 +217,7 @@ class AlertsService(ConsumerService):
             self.notifier.dirty = False
             await self._kv.put(_NOTIFIED_KEY, msgspec.json.encode(self.notifier.export_state()))
         except Exception as exc:  # state is saved again at the next change
+            self.state_save_failures += 1
             log.error("saving alert state failed: %r", exc)
 
     async def _load(self) -> None:
@@ -186,7 +262,7 @@ class AlertsService(ConsumerService):
             len(self.engine.rules),
             replayed,
         )
-        self._ticker = asyncio.create_task(self._tick_forever())
+        self._ticker = self.spawn(self._tick_forever(), "ticker")
 
     async def teardown(self) -> None:
         if self._ticker is not None:
@@ -199,9 +275,6 @@ class AlertsService(ConsumerService):
 
     async def refresh(self) -> None:
         firing = sum(i.state == "firing" for i in self.engine.instances.values())
-        self.health.checks["nats"] = Check(
-            ok=bool(self.nc and self.nc.is_connected), severity="critical"
-        )
         self.health.checks["notifications"] = Check(
             ok=not self.notifier.failed,
             details={
