@@ -110,3 +110,17 @@ async def test_sigterm_during_a_setup_step_that_waits_on_jetstream(
             served.kill()
             await spy.close()
     served.assert_clean_log(max_retry_lines=0)
+
+
+@pytest.mark.nats
+@pytest.mark.parametrize("service", SERVICES)
+def test_sigint_while_consuming(service: str, nats_server: EmbeddedNats, tmp_path: Path) -> None:
+    served = Served(service, nats_server.url, tmp_path)
+    try:
+        served.wait_listening()
+        served.wait_ready(200)
+        assert served.signal_and_wait(signal.SIGINT) == 0, served.stderr
+    finally:
+        served.kill()
+    served.assert_clean_log(max_retry_lines=0)
+    assert served.count(f"{service}: stopped") == 1, served.stderr

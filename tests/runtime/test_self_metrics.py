@@ -20,9 +20,10 @@ from pathlib import Path
 import pytest
 from nats.aio.client import Client
 
+from tests.alerts.test_service import rules_file
 from tests.conftest import RunningStore, need_external
 from tests.http_capture import Capture, capture
-from tests.net import free_port
+from tests.net import web_server
 from tests.waiting import wait_until
 from tradewire.consumers.alerts import AlertsConfig, AlertsService
 from tradewire.consumers.embedded import EmbeddedNats
@@ -109,24 +110,7 @@ def receiver() -> Iterator[Capture]:
 async def test_alerts_metrics_count_notifications_and_state_save_failures(
     nats_server: EmbeddedNats, nc: Client, receiver: Capture, tmp_path: Path
 ) -> None:
-    rules = tmp_path / "rules.yaml"
-    rules.write_text(f"""
-rules:
-  - name: Drawdown
-    kind: threshold
-    event: risk
-    field: drawdown_pct
-    warning: 10
-    summary: Drawdown from peak equity
-receivers:
-  - name: hook
-    type: webhook
-    url: {receiver.url}/hook
-  - name: dead
-    type: webhook
-    url: http://127.0.0.1:1/nothing-listens
-    max_attempts: 1
-""")
+    rules = rules_file(tmp_path, receiver.url + "/hook")  # Drawdown; receivers hook, dead
     svc = AlertsService(
         AlertsConfig(nats_url=nats_server.url, http_port=0, rules=str(rules), tick_s=0.1)
     )
@@ -200,42 +184,21 @@ async def test_prometheus_scrapes_the_store(
         "  - job_name: store\n"
         f"    static_configs: [{{targets: ['127.0.0.1:{store.service.http.port}']}}]\n"
     )
-    port = free_port()
-    log = (tmp_path / "prometheus.log").open("w")
-    proc = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--log.level=warn",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
+    with web_server(
+        [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}"],
+        tmp_path / "prometheus.log",
+    ) as url:
 
-    def query(promql: str) -> list[dict[str, object]]:
-        url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
-        try:
-            with urllib.request.urlopen(url, timeout=5) as r:
+        def query(promql: str) -> list[dict[str, object]]:
+            with urllib.request.urlopen(
+                f"{url}/api/v1/query?" + urllib.parse.urlencode({"query": promql}), timeout=5
+            ) as r:
                 result: list[dict[str, object]] = json.loads(r.read())["data"]["result"]
                 return result
-        except OSError:
-            assert proc.poll() is None, (tmp_path / "prometheus.log").read_text()
-            return []
 
-    try:
         stored = 'tradewire_pipeline_events_stored_total{job="store"} == 2'
         await wait_until(
             lambda: asyncio.to_thread(query, stored), timeout=45, what="Prometheus saw 2 stored"
         )
         assert await asyncio.to_thread(query, 'tradewire_pipeline_ready{job="store"} == 1')
         assert await asyncio.to_thread(query, 'up{job="store"} == 1')
-    finally:
-        proc.terminate()  # only the process this test started
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()

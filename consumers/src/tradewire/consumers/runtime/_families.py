@@ -26,6 +26,7 @@ __all__ = [
     "Family",
     "Frozen",
     "Histogram",
+    "Kind",
     "Labels",
     "Registry",
     "escape",

@@ -9,9 +9,11 @@ the store runs two.
 from __future__ import annotations
 
 from collections.abc import Callable
+from operator import attrgetter
+from typing import Any
 
 from ._connection import NatsLink
-from ._families import Computed, Family, Labels, Registry, scalar
+from ._families import Family, Kind, Labels, Registry, scalar
 from ._pull import BATCH_BUCKETS, PullConsumer
 
 __all__ = ["PipelineMetrics"]
@@ -23,121 +25,97 @@ class PipelineMetrics:
     def __init__(self, registry: Registry, *, ready: Callable[[], bool]) -> None:
         self.consumers: list[PullConsumer] = []
         self.link: NatsLink | None = None
-        r, c = registry, ("consumer",)
-        F = Family
+        c = ("consumer",)
 
-        def per_consumer(read: Callable[[PullConsumer], float]) -> Computed:
-            return lambda now: [((x.settings.durable,), float(read(x))) for x in self.consumers]
+        def add(
+            kind: Kind, name: str, help_: str, source: str, labels: Labels = c, **kw: Any
+        ) -> Family:
+            return registry.add(Family(name, kind, labels, help_, source, **kw))
 
-        self.lag = r.add(
-            F(
-                "pipeline_consumer_lag",
-                "gauge",
-                c,
-                "Messages in the stream not yet delivered to this consumer (as of the last one)",
+        def per_consumer(kind: Kind, name: str, help_: str, attr: str) -> None:
+            read = attrgetter(attr)
+            add(
+                kind,
+                name,
+                help_,
                 "consumer",
-                computed=per_consumer(lambda x: x.pending),
+                computed=lambda now: [
+                    ((x.settings.durable,), float(read(x))) for x in self.consumers
+                ],
             )
+
+        def service(
+            kind: Kind, name: str, help_: str, source: str, read: Callable[[], float]
+        ) -> None:
+            add(kind, name, help_, source, labels=(), computed=scalar(read))
+
+        per_consumer(
+            "gauge",
+            "pipeline_consumer_lag",
+            "Messages in the stream not yet delivered to this consumer (as of the last one)",
+            "pending",
         )
-        self.messages = r.add(
-            F(
-                "pipeline_messages_total",
-                "counter",
-                (*c, "outcome"),
-                "Messages handled: outcome ack (done) or nak (handed back for redelivery)",
-                "consumer",
-                computed=self._messages,
-            )
+        add(
+            "counter",
+            "pipeline_messages_total",
+            "Messages handled: outcome ack (done) or nak (handed back for redelivery)",
+            "consumer",
+            labels=(*c, "outcome"),
+            computed=self._messages,
         )
-        r.add(
-            F(
-                "pipeline_redelivered_total",
-                "counter",
-                c,
-                "Messages that arrived more than once (not acked in time, or nak'd)",
-                "consumer",
-                computed=per_consumer(lambda x: x.redelivered),
-            )
+        per_consumer(
+            "counter",
+            "pipeline_redelivered_total",
+            "Messages that arrived more than once (not acked in time, or nak'd)",
+            "redelivered",
         )
-        r.add(
-            F(
-                "pipeline_batches_total",
-                "counter",
-                c,
-                "Batches handled",
-                "consumer",
-                computed=per_consumer(lambda x: x.batches),
-            )
+        per_consumer("counter", "pipeline_batches_total", "Batches handled", "batches")
+        self.batch_seconds = add(
+            "histogram",
+            "pipeline_batch_duration_seconds",
+            "Time to handle one batch (the service's work, acks not included)",
+            "consumer",
+            buckets=BATCH_BUCKETS,
         )
-        self.batch_seconds = r.add(
-            F(
-                "pipeline_batch_duration_seconds",
-                "histogram",
-                c,
-                "Time to handle one batch (the service's work, acks not included)",
-                "consumer",
-                buckets=BATCH_BUCKETS,
-            )
+        per_consumer(
+            "counter",
+            "pipeline_in_progress_acks_total",
+            "In-progress acks (+WPI) sent for messages of a batch still being handled",
+            "in_progress",
         )
-        r.add(
-            F(
-                "pipeline_in_progress_acks_total",
-                "counter",
-                c,
-                "In-progress acks (+WPI) sent for messages of a batch still being handled",
-                "consumer",
-                computed=per_consumer(lambda x: x.in_progress),
-            )
+        per_consumer(
+            "counter",
+            "pipeline_ack_failures_total",
+            "Acks, naks and +WPI that could not be sent (the messages come back later)",
+            "ack_failures",
         )
-        r.add(
-            F(
-                "pipeline_ack_failures_total",
-                "counter",
-                c,
-                "Acks, naks and +WPI that could not be sent (the messages come back later)",
-                "consumer",
-                computed=per_consumer(lambda x: x.ack_failures),
-            )
+        service(
+            "gauge",
+            "pipeline_nats_connected",
+            "1 while connected to NATS",
+            "NATS connection",
+            lambda: bool(self.link and self.link.connected),
         )
-        r.add(
-            F(
-                "pipeline_nats_connected",
-                "gauge",
-                (),
-                "1 while connected to NATS",
-                "NATS connection",
-                computed=scalar(lambda: bool(self.link and self.link.connected)),
-            )
+        service(
+            "counter",
+            "pipeline_nats_reconnects_total",
+            "Reconnects to NATS after a lost connection",
+            "NATS connection",
+            lambda: self.link.reconnects if self.link else 0,
         )
-        r.add(
-            F(
-                "pipeline_nats_reconnects_total",
-                "counter",
-                (),
-                "Reconnects to NATS after a lost connection",
-                "NATS connection",
-                computed=scalar(lambda: self.link.reconnects if self.link else 0),
-            )
+        service(
+            "gauge",
+            "pipeline_last_error_timestamp_seconds",
+            "Unix time of the last NATS or consumer error; 0: none since start",
+            "NATS connection, consumer",
+            self.last_error_at,
         )
-        r.add(
-            F(
-                "pipeline_last_error_timestamp_seconds",
-                "gauge",
-                (),
-                "Unix time of the last NATS or consumer error; 0: none since start",
-                "NATS connection, consumer",
-                computed=scalar(self.last_error_at),
-            )
-        )
-        r.add(
-            F(
-                "pipeline_ready",
-                "gauge",
-                (),
-                "1 while /ready answers 200 (consuming, NATS connected)",
-                "service",
-                computed=scalar(ready),
-            )
+        service(
+            "gauge",
+            "pipeline_ready",
+            "1 while /ready answers 200 (consuming, NATS connected)",
+            "service",
+            ready,
         )
 
     def add_consumer(self, consumer: PullConsumer) -> None:
