@@ -113,5 +113,5 @@ class Served:
         stamped = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ [A-Z]+ ")
         strays = [line for line in self.lines if not stamped.match(line)]
         assert not strays, self.stderr
-        retries = self.count("cannot reach NATS")
+        retries = self.count("cannot connect to NATS")
         assert retries <= max_retry_lines, self.stderr

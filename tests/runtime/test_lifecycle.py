@@ -32,7 +32,7 @@ def test_stops_at_once_while_nats_is_unreachable(
     served = Served(service, "nats://127.0.0.1:1", tmp_path)  # nothing listens on port 1
     try:
         served.wait_listening()
-        served.wait_for_line("cannot reach NATS")
+        served.wait_for_line("cannot connect to NATS")
         assert served.get("/live") == (200, {"status": "pass", "live": True})
         status, body = served.get("/ready")
         assert status == 503 and body["reason"].startswith("connecting to NATS"), body
@@ -43,7 +43,7 @@ def test_stops_at_once_while_nats_is_unreachable(
     finally:
         served.kill()
     served.assert_clean_log(max_retry_lines=6)
-    first = next(line for line in served.lines if "cannot reach NATS" in line)
+    first = next(line for line in served.lines if "cannot connect to NATS" in line)
     assert "(attempt 1)" in first and "127.0.0.1:1" in first and "next try in" in first
 
 
@@ -61,7 +61,7 @@ def test_ready_follows_nats_and_sigterm_works_while_it_is_away(
         assert body["reason"].startswith("NATS disconnected"), body
         status, health = served.get("/health")
         assert status == 503 and health["status"] == "unhealthy", health
-        served.wait_for_line("cannot reach NATS")
+        served.wait_for_line("cannot connect to NATS")
         nats_server.start()
         assert served.wait_ready(200)["reason"] == "consuming"
         served.wait_for_line("reconnected to NATS")

@@ -18,21 +18,17 @@ from nats.js.kv import KeyValue
 from tradewire.consumers.runtime import (
     Acks,
     Check,
-    Computed,
     ConfigError,
     ConsumerService,
     Delivery,
-    Family,
-    Labels,
     load_config,
-    per_label,
     read_history,
-    scalar,
 )
 from tradewire.publisher import ensure_alerts_stream, ensure_events_stream
 from tradewire.schemas import ALERTS_CONSUMER, AlertChange, EventError, decode
 
 from ._engine import Engine
+from ._metrics import add_metrics
 from ._notify import Notifier
 from ._receivers import parse_receivers
 from ._rules import DEFAULT_RULES, RuleError, load_rules
@@ -93,75 +89,7 @@ class AlertsService(ConsumerService):
         self._kv: KeyValue | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._dirty = False
-        self._add_metrics()
-
-    def _add_metrics(self) -> None:
-        """The alerts service's own series on ``/metrics``, read when scraped."""
-        r, F, n = self.registry, Family, self.notifier
-
-        def per_receiver(counts: Counter[str]) -> Computed:
-            return lambda now: [((x.name,), float(counts[x.name])) for x in n.receivers]
-
-        for what, counts, help_ in (
-            ("sent", n.sent, "Notifications delivered"),
-            ("failed", n.failed, "Notifications given up on after retries"),
-            ("held", n.held, "Firing changes held back by a silence"),
-        ):
-            r.add(
-                F(
-                    f"pipeline_notifications_{what}_total",
-                    "counter",
-                    ("receiver",),
-                    help_,
-                    "alerts",
-                    computed=per_receiver(counts),
-                )
-            )
-        r.add(
-            F(
-                "pipeline_state_save_failures_total",
-                "counter",
-                (),
-                "Saving alert state to the KV bucket failed (it is retried at the next change)",
-                "alerts",
-                computed=scalar(lambda: self.state_save_failures),
-            )
-        )
-        r.add(
-            F(
-                "pipeline_alert_changes_published_total",
-                "counter",
-                ("state",),
-                "Alert state changes published on the alerts stream",
-                "alerts",
-                computed=per_label(lambda: self.published),
-            )
-        )
-        r.add(
-            F(
-                "pipeline_alert_rules",
-                "gauge",
-                (),
-                "Rules loaded",
-                "alerts",
-                computed=scalar(lambda: len(self.engine.rules)),
-            )
-        )
-        r.add(
-            F(
-                "pipeline_alerts_firing",
-                "gauge",
-                ("severity",),
-                "Alerts firing now",
-                "alerts",
-                computed=self._firing_by_severity,
-            )
-        )
-
-    def _firing_by_severity(self, now: float) -> list[tuple[Labels, float]]:
-        counts = Counter({"warning": 0, "critical": 0})
-        counts.update(i.severity for i in self.engine.instances.values() if i.state == "firing")
-        return [((k,), float(v)) for k, v in counts.items()]
+        add_metrics(self)
 
     # -- events and clock ------------------------------------------------------------------
     async def handle(self, batch: Sequence[Delivery]) -> Acks:

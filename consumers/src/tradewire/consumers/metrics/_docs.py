@@ -119,8 +119,9 @@ def metrics_markdown() -> str:
         "`/live`, NATS loss, signals and a failed task behave as in every service",
         "([architecture.md](architecture.md#services-health-nats-loss-signals)).",
         "",
-        "A scrape copies the values on the event loop (a few ms for 1,000 bots) and",
+        "A scrape copies the values on the event loop (about a tenth of the work) and",
         "formats and compresses them in a worker thread, so a large fleet's scrape does",
-        "not hold up pulling, handling and acking (`benchmarks/metrics_scrape.py`).",
+        "not hold up pulling, handling and acking for the whole render",
+        "([benchmarks/README.md](../benchmarks/README.md), `metrics_scrape.py`).",
     ]
     return "\n".join(lines) + "\n"

@@ -148,7 +148,7 @@ class NatsLink:
         pause = self.backoff.next()
         client.options["reconnect_time_wait"] = pause
         log.warning(
-            "%s: cannot reach NATS at %s (attempt %d): %s; next try in %.1f s",
+            "%s: cannot connect to NATS at %s (attempt %d): %s; next try in %.1f s",
             self.name,
             redact_url(self.url),
             self.backoff.attempts,

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import msgspec
@@ -20,14 +20,12 @@ from tradewire.consumers.runtime import (
     ConsumerService,
     ConsumerSettings,
     Delivery,
-    Family,
-    per_label,
-    scalar,
 )
 from tradewire.publisher import ensure_alerts_stream, ensure_events_stream
 from tradewire.schemas import AlertChange, Envelope, EventError, decode
 
 from ._config import StoreConfig
+from ._metrics import add_metrics
 from ._sql import QueryError, QueryResult, SqlRequest, run_query
 from ._writer import StoreWriter
 
@@ -35,8 +33,6 @@ __all__ = ["StoreService"]
 
 log = logging.getLogger("tradewire.store")
 _MAX_REPLY = 900_000  # below NATS's default 1 MiB payload limit
-# Seconds one batch's transaction takes, commit included.
-WRITE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
 class StoreService(ConsumerService):
@@ -55,55 +51,7 @@ class StoreService(ConsumerService):
         self.alerts_stored = 0
         self.alerts_malformed = 0
         self.write_failures = 0
-        self._add_metrics()
-
-    def _add_metrics(self) -> None:
-        """The store's own series on ``/metrics``, next to the runtime's pipeline ones."""
-        r, F = self.registry, Family
-        self.write_seconds = r.add(
-            F(
-                "pipeline_write_duration_seconds",
-                "histogram",
-                (),
-                "One batch's DuckDB transaction (events and quarantine), commit included",
-                "store",
-                buckets=WRITE_BUCKETS,
-            )
-        )
-
-        def counter(name: str, help_: str, read: Callable[[], float]) -> None:
-            r.add(F(name, "counter", (), help_, "store", computed=scalar(read)))
-
-        counter(
-            "pipeline_events_stored_total",
-            "Events stored (first copy of an id)",
-            lambda: self.stored,
-        )
-        counter(
-            "pipeline_duplicates_total",
-            "Events whose id was stored already",
-            lambda: self.duplicates,
-        )
-        counter(
-            "pipeline_write_failures_total",
-            "Batch transactions that failed",
-            lambda: self.write_failures,
-        )
-        counter(
-            "pipeline_alert_changes_stored_total",
-            "Alert state changes stored",
-            lambda: self.alerts_stored,
-        )
-        r.add(
-            F(
-                "pipeline_quarantined_total",
-                "counter",
-                ("reason",),
-                "Messages put in the quarantine table instead of an event table",
-                "store",
-                computed=per_label(lambda: self.quarantined),
-            )
-        )
+        self.write_seconds = add_metrics(self)
 
     # -- batch handling --------------------------------------------------------------
     def _classify(
