@@ -96,3 +96,9 @@ def test_the_cli_exits_with_the_services_code(
     db = tmp_path / "s.duckdb"
     argv = ["serve", "store", "--nats-url", nats_server.url, "--db", str(db), "--http-port", "0"]
     assert main(argv) == 1
+
+
+def test_a_nats_url_that_cannot_work_exits_2_at_once(tmp_path: Path) -> None:
+    db = tmp_path / "s.duckdb"
+    argv = ["serve", "store", "--nats-url", "nats://127.0.0.1:99999", "--db", str(db)]
+    assert main([*argv, "--http-port", "0"]) == 2

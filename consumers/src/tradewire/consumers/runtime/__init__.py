@@ -1,7 +1,7 @@
 """What every tradewire service shares: the pull loop, NATS, supervision, health and metrics."""
 
 from ._config import ConfigError, load_config
-from ._connection import Backoff, NatsLink, describe, redact_url
+from ._connection import Backoff, NatsLink, check_url, describe, redact_url
 from ._delivery import Delivery, parse_ack_subject
 from ._families import (
     DEFAULT_BUCKETS,
@@ -49,6 +49,7 @@ __all__ = [
     "Route",
     "ServiceConfig",
     "accepts_gzip",
+    "check_url",
     "describe",
     "exposition",
     "load_config",

@@ -8,8 +8,10 @@ the pause doubles from 0.5 s up to 5 s. nats-py sleeps ``options["reconnect_time
 between attempts and reads it afresh each time, so the backoff sets that value.
 
 The connection's state feeds readiness (``/ready`` is 503 while it is down) and the
-pipeline metrics; a connection the server closes for good (e.g. an authorization
-violation) is reported to ``on_closed``: the service cannot go on without it.
+pipeline metrics. What retrying cannot mend goes to ``on_fatal`` instead: a URL that
+cannot work (wrong scheme, bad port: a ConfigError before any attempt), an attempt that
+fails with anything but a network or NATS error (a bug, not an outage), and a
+connection the server closes for good (e.g. an authorization violation).
 """
 
 from __future__ import annotations
@@ -23,11 +25,16 @@ from urllib.parse import urlsplit, urlunsplit
 import nats.errors
 from nats.aio.client import Client
 
-__all__ = ["Backoff", "NatsLink", "describe", "redact_url"]
+from ._config import ConfigError
+
+__all__ = ["Backoff", "NatsLink", "check_url", "describe", "redact_url"]
 
 log = logging.getLogger("tradewire.consumers.nats")
 # Errors that mean the connection just went away (a reconnect follows).
 _LOST = (OSError, nats.errors.UnexpectedEOF, nats.errors.StaleConnectionError)
+# What a failed connection attempt may raise and still be worth another try.
+_RETRYABLE = (OSError, nats.errors.Error)
+_SCHEMES = ("nats", "tls", "ws", "wss")
 
 
 def describe(exc: BaseException) -> str:
@@ -40,13 +47,36 @@ def redact_url(url: str) -> str:
     """The URL(s) without passwords or tokens, fit for logs and ``/health``."""
     out = []
     for one in url.split(","):
-        parts = urlsplit(one.strip())
+        try:
+            parts = urlsplit(one.strip())
+        except ValueError:  # not a URL at all: hide whatever comes before an @
+            scheme, sep, rest = one.strip().rpartition("://")
+            out.append(scheme + sep + ("***@" + rest.rsplit("@", 1)[1] if "@" in rest else rest))
+            continue
         if parts.username or parts.password:
             host = parts.hostname or ""
             netloc = f"***@{host}:{parts.port}" if parts.port else f"***@{host}"
             parts = parts._replace(netloc=netloc)
         out.append(urlunsplit(parts))
     return ",".join(out)
+
+
+def check_url(url: str) -> None:
+    """Raise ConfigError for a NATS URL no retry can make work (scheme, host, port)."""
+    for item in url.split(","):
+        one = item.strip()
+        try:
+            parts = urlsplit(one if "://" in one else f"nats://{one}")
+            port = parts.port  # raises for a port that is not a number in 0-65535
+        except ValueError as exc:
+            raise ConfigError(f"nats_url {redact_url(one)!r}: {exc}") from None
+        if parts.scheme not in _SCHEMES:
+            raise ConfigError(
+                f"nats_url {redact_url(one)!r}: scheme must be one of "
+                f"{', '.join(s + '://' for s in _SCHEMES)}"
+            )
+        if not parts.hostname or port == 0:
+            raise ConfigError(f"nats_url {redact_url(one)!r}: needs a host (and a port > 0)")
 
 
 class Backoff:
@@ -75,7 +105,7 @@ class NatsLink:
         name: str,
         *,
         on_change: Callable[[], None] = lambda: None,
-        on_closed: Callable[[str], None] = lambda reason: None,
+        on_fatal: Callable[[str, BaseException | None], None] = lambda reason, exc: None,
         backoff: Backoff | None = None,
         connect_timeout: float = 2.0,
     ) -> None:
@@ -85,7 +115,7 @@ class NatsLink:
         self.backoff = backoff or Backoff()
         self.connect_timeout = connect_timeout
         self._on_change = on_change
-        self._on_closed = on_closed
+        self._on_fatal = on_fatal
         self.closing = False  # we are closing it: errors and callbacks are expected
         self.reconnects = 0
         self.last_error = ""
@@ -98,6 +128,7 @@ class NatsLink:
 
     async def connect(self) -> Client:
         """Connect, retrying until it works (cancel to give up); later losses reconnect."""
+        check_url(self.url)
         where = redact_url(self.url)
         log.info("%s: connecting to NATS at %s", self.name, where)
         await self.client.connect(
@@ -125,9 +156,12 @@ class NatsLink:
                 await client.drain()
         except Exception as exc:
             log.debug("%s: draining NATS: %s", self.name, describe(exc))
-        finally:
-            if not client.is_closed:
-                await client.close()
+        if client.is_closed:
+            return
+        try:
+            await client.close()
+        except Exception as exc:  # e.g. a client whose connect never got as far as a server
+            log.debug("%s: closing NATS: %s", self.name, describe(exc))
 
     # -- nats-py callbacks --------------------------------------------------------------
     def _record(self, exc: BaseException) -> None:
@@ -145,6 +179,9 @@ class NatsLink:
             log.warning("%s: NATS: %s", self.name, self.last_error)
             return
         # Not connected: a first connect or a reconnect attempt failed.
+        if not isinstance(exc, _RETRYABLE):
+            self._on_fatal(f"connecting to NATS failed: {self.last_error}", exc)
+            return
         pause = self.backoff.next()
         client.options["reconnect_time_wait"] = pause
         log.warning(
@@ -183,9 +220,8 @@ class NatsLink:
         if self.closing:
             return
         reason = f"NATS connection closed: {self.last_error or 'by the server'}"
-        log.error("%s: %s", self.name, reason)
         self._on_change()
-        self._on_closed(reason)
+        self._on_fatal(reason, None)
 
     def _up(self) -> None:
         self.down_since = None

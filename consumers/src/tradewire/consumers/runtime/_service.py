@@ -32,6 +32,7 @@ from nats.aio.client import Client
 
 from tradewire.schemas import Subjects
 
+from ._config import ConfigError
 from ._connection import NatsLink, describe, redact_url
 from ._delivery import Delivery
 from ._families import Registry, exposition
@@ -51,7 +52,7 @@ CONSUMERS_S = 2.0
 TEARDOWN_S = 1.0
 NATS_S = 1.0
 # Failures that are the world's, not the code's: logged as one line, no traceback.
-_OPERATIONAL = (OSError, nats.errors.Error)
+_OPERATIONAL = (OSError, nats.errors.Error, ConfigError)
 
 
 class ServiceConfig(Protocol):
@@ -127,7 +128,8 @@ class ConsumerService:
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def run(self, *, install_signals: bool = True, ready: asyncio.Event | None = None) -> int:
-        """Serve until stopped: 0 after a stop, 1 if the service failed (see the module doc)."""
+        """Serve until stopped: 0 after a stop, 1 if the service failed, 2 if its settings
+        cannot work (e.g. a NATS URL with a bad port); see the module doc."""
         loop = asyncio.get_running_loop()
         signals = (signal.SIGINT, signal.SIGTERM) if install_signals else ()
         for sig in signals:
@@ -145,7 +147,7 @@ class ConsumerService:
                 " ".join(sorted(self.http.routes)),
             )
             self.link = NatsLink(
-                cfg.nats_url, self.name, on_change=self._update_ready, on_closed=self._fail
+                cfg.nats_url, self.name, on_change=self._update_ready, on_fatal=self._fail
             )
             self.pipeline.link = self.link
             self.nc = self.link.client
@@ -159,7 +161,7 @@ class ConsumerService:
             for sig in signals:
                 loop.remove_signal_handler(sig)
         if self.failure is not None:
-            return 1
+            return 2 if isinstance(self.failure, ConfigError) else 1
         log.info("%s: stopped", self.name)
         return 0
 
