@@ -139,7 +139,7 @@ class Frozen:
 
     family: Family
     name: str
-    samples: list[tuple[Labels, float]]
+    samples: dict[Labels, float]
     # (labels, per-bucket counts, sum, count) of each histogram series.
     hists: list[tuple[Labels, list[int], float, int]]
 
@@ -164,9 +164,11 @@ class Registry:
         for fam in self.families.values():
             if fam.kind == "histogram":
                 hists = [(k, h.counts[:], h.sum, h.count) for k, h in list(fam.hists.items())]
-                out.append(Frozen(fam, self.full_name(fam), [], hists))
-            else:
-                out.append(Frozen(fam, self.full_name(fam), list(fam.samples(now)), []))
+                out.append(Frozen(fam, self.full_name(fam), {}, hists))
+            elif fam.computed is not None:
+                out.append(Frozen(fam, self.full_name(fam), dict(fam.computed(now)), []))
+            else:  # one dict copy: no new object per series for the collector to scan
+                out.append(Frozen(fam, self.full_name(fam), fam.values.copy(), []))
         return out
 
     def render(self, now: float, *, openmetrics: bool = False) -> str:
@@ -197,7 +199,7 @@ def exposition(frozen: Iterable[Frozen], *, openmetrics: bool = False) -> str:
         # Rendered label sets are cached across scrapes (building them is most of a
         # scrape); concurrent scrapes may both write an entry, always the same text.
         cache = fam.rendered
-        for key, value in snap.samples:
+        for key, value in snap.samples.items():
             text = cache.get(key)
             if text is None:
                 text = cache[key] = name + _labels(label_names, key)
