@@ -6,15 +6,20 @@ Both hold the same series: per bot, a simulated bot's events (all kinds, 4 symbo
 aggregated by the metrics service's Aggregator; the baseline registry gets one
 prometheus_client Gauge/Counter child per tradewire sample (histograms as Histograms).
 Also times aggregation: events/s through ``Aggregator.apply`` vs the same updates on
-cached prometheus_client children.
+cached prometheus_client children; and how long one scrape holds the event loop (the
+longest gap seen by a task that wakes every millisecond) when it renders on the loop,
+and as the service does it: a copy on the loop, formatting and gzip in a worker thread.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import gzip
 import statistics
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -23,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import table
 
 from tradewire.consumers.metrics import Aggregator
+from tradewire.consumers.runtime import exposition
 from tradewire.consumers.simulate import BotModel
 from tradewire.schemas import Envelope, kind_of
 
@@ -64,6 +70,52 @@ def baseline_registry(agg: Aggregator) -> CollectorRegistry:
     return reg
 
 
+async def longest_stall(scrape: Callable[[], Awaitable[bytes]]) -> float:
+    """The longest the loop went without running a 1 ms ticker while ``scrape`` ran."""
+    longest = 0.0
+    done = False
+
+    async def tick() -> None:
+        nonlocal longest
+        last = time.perf_counter()
+        while not done:
+            await asyncio.sleep(0.001)
+            now = time.perf_counter()
+            longest = max(longest, now - last)
+            last = now
+
+    ticker = asyncio.create_task(tick())
+    await asyncio.sleep(0.01)
+    await scrape()
+    done = True
+    await ticker
+    return longest
+
+
+def loop_stalls(agg: Aggregator, rounds: int) -> tuple[float, float, float]:
+    """Median (stall on the loop, stall via the thread, thread scrape's total ms)."""
+
+    async def on_loop() -> bytes:  # before: render and encode on the loop, no gzip
+        return agg.registry.render(NOW).encode()
+
+    async def in_thread() -> bytes:  # the service now
+        frozen = agg.registry.snapshot(NOW)
+        body = await asyncio.to_thread(lambda: exposition(frozen).encode())
+        return await asyncio.to_thread(gzip.compress, body, 6)
+
+    async def run() -> tuple[float, float, float]:
+        before = [await longest_stall(on_loop) for _ in range(rounds)]
+        after = [await longest_stall(in_thread) for _ in range(rounds)]
+        totals = []
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            await in_thread()
+            totals.append(time.perf_counter() - t0)
+        return statistics.median(before), statistics.median(after), statistics.median(totals)
+
+    return asyncio.run(run())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -99,6 +151,11 @@ def main() -> None:
         t0 = time.perf_counter()
         generate_latest(base)
         theirs.append(time.perf_counter() - t0)
+    snaps = []
+    for _ in range(args.rounds):
+        t0 = time.perf_counter()
+        agg.registry.snapshot(NOW)
+        snaps.append(time.perf_counter() - t0)
     o, t = statistics.median(ours), statistics.median(theirs)
     print(
         table(
@@ -110,6 +167,26 @@ def main() -> None:
         )
     )
     print(f"\n{args.bots} bots, {samples:,} sample lines, {len(evs):,} events aggregated\n")
+    before, after, total = loop_stalls(agg, args.rounds)
+    print(
+        table(
+            [
+                ("render + encode on the loop, no gzip (before)", f"{before * 1000:,.0f}", "-"),
+                (
+                    "copy on the loop; format + gzip in a thread (now)",
+                    f"{after * 1000:,.0f}",
+                    f"{total * 1000:,.0f}",
+                ),
+                (
+                    "of which the copy on the loop (snapshot)",
+                    f"{statistics.median(snaps) * 1000:,.1f}",
+                    "-",
+                ),
+            ],
+            ("one scrape", "longest loop stall ms", "scrape ms"),
+        )
+    )
+    print()
     print(
         table(
             [

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
-import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -18,7 +16,8 @@ import pytest
 
 from tests.conftest import need_external
 from tests.http_capture import Capture, capture
-from tests.waiting import wait_until, wait_until_sync
+from tests.net import web_server
+from tests.waiting import wait_until
 from tradewire.consumers.alerts import Notifier, parse_receivers
 from tradewire.schemas import AlertChange
 
@@ -30,12 +29,6 @@ def alertmanager_binary() -> str:
             return found
     need_external("alertmanager", "install Debian's prometheus-alertmanager")
     raise AssertionError("unreachable")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -62,41 +55,16 @@ receivers:
         send_resolved: true
 """
     )
-    port = free_port()
-    log = (tmp_path / "am.log").open("w")
-    proc = subprocess.Popen(
+    with web_server(
         [
             binary,
             f"--config.file={config}",
             f"--storage.path={tmp_path / 'am-data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
             "--cluster.listen-address=",
-            "--log.level=warn",
         ],
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        assert proc.poll() is None, (tmp_path / "am.log").read_text()
-        try:
-            with urllib.request.urlopen(url + "/-/ready", timeout=1) as r:
-                return bool(r.status == 200)
-        except OSError:
-            return False
-
-    try:
-        wait_until_sync(ready, timeout=20, what="alertmanager /-/ready")
+        tmp_path / "am.log",
+    ) as url:
         yield url
-    finally:
-        proc.terminate()  # only the process this fixture started
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 def am_alerts(url: str) -> list[dict[str, Any]]:

@@ -201,11 +201,10 @@ def test_catalog_is_fully_covered(agg: Aggregator) -> None:
         for n, f in agg.registry.families.items()
         if not (f.hists if f.kind == "histogram" else list(f.samples(T0)))
     ]
-    # Only the quarantine, duplicate, overflow and lag series need other inputs, and
+    # Only the quarantine, duplicate and overflow series need other inputs, and
     # alert_firing comes from the alerts service (test_alert_firing_series below).
     assert sorted(empty) == [
         "alert_firing",
-        "pipeline_consumer_lag",
         "pipeline_duplicates_total",
         "pipeline_label_overflow_total",
         "pipeline_quarantined_total",

@@ -62,8 +62,8 @@ async def test_changes_are_stored_once_and_malformed_ones_skipped(
     assert json.loads(str(rows[0][6]))["runbook"] == "docs/runbooks.md#dataqualitylow"
     assert rows[0][7] == "fp1" and rows[0][8] == 1_700_000_000.0
     assert [r[9] for r in rows] == [1, 4]
-    # The rows are visible from the writer's thread before its counters are updated.
-    await wait_until(lambda: store.service.alerts_stored == 2)
+    # The rows are visible once committed; the counts follow when the handler resumes.
+    await wait_until(lambda: store.service.alerts_stored == 2, what="alerts_stored counted")
     assert store.service.alerts_malformed == 1
 
 

@@ -69,8 +69,11 @@ class EmbeddedNats:
     store, as a real server restart would.
     """
 
-    def __init__(self, *, store_dir: Path | None = None, binary: Path | None = None) -> None:
+    def __init__(
+        self, *, store_dir: Path | None = None, binary: Path | None = None, jetstream: bool = True
+    ) -> None:
         self.binary = binary or find_nats_server()
+        self.jetstream = jetstream  # False: a plain server (tests of a JetStream that is away)
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if store_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="tradewire-nats-")
@@ -94,9 +97,7 @@ class EmbeddedNats:
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         args = [
             str(self.binary),
-            "-js",
-            "-sd",
-            str(self.store_dir / "js"),
+            *(["-js", "-sd", str(self.store_dir / "js")] if self.jetstream else []),
             "-a",
             "127.0.0.1",
             "-p",

@@ -28,6 +28,7 @@ from tradewire.publisher import ensure_alerts_stream, ensure_events_stream
 from tradewire.schemas import DEFAULT_ROOT, AlertChange, EventError, Subjects, decode
 
 from ._engine import Engine
+from ._metrics import add_metrics
 from ._notify import Notifier
 from ._receivers import parse_receivers
 from ._rules import DEFAULT_RULES, RuleError, load_rules
@@ -89,9 +90,11 @@ class AlertsService(ConsumerService):
         self.notifier = Notifier(receivers, silenced=self.silences.silenced)
         self.engine = Engine(rule_file.rules)
         self.published: Counter[str] = Counter()
+        self.state_save_failures = 0
         self._kv: KeyValue | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._dirty = False
+        add_metrics(self)
 
     # -- events and clock ------------------------------------------------------------------
     async def handle(self, batch: Sequence[Delivery]) -> Acks:
@@ -147,6 +150,7 @@ class AlertsService(ConsumerService):
             self.notifier.dirty = False
             await self._kv.put(_NOTIFIED_KEY, msgspec.json.encode(self.notifier.export_state()))
         except Exception as exc:  # state is saved again at the next change
+            self.state_save_failures += 1
             log.error("saving alert state failed: %r", exc)
 
     async def _load(self) -> None:
@@ -193,7 +197,7 @@ class AlertsService(ConsumerService):
             len(self.engine.rules),
             replayed,
         )
-        self._ticker = asyncio.create_task(self._tick_forever())
+        self._ticker = self.spawn(self._tick_forever(), "ticker")
 
     async def teardown(self) -> None:
         if self._ticker is not None:
@@ -206,9 +210,6 @@ class AlertsService(ConsumerService):
 
     async def refresh(self) -> None:
         firing = sum(i.state == "firing" for i in self.engine.instances.values())
-        self.health.checks["nats"] = Check(
-            ok=bool(self.nc and self.nc.is_connected), severity="critical"
-        )
         self.health.checks["notifications"] = Check(
             ok=not self.notifier.failed,
             details={

@@ -15,6 +15,7 @@ from typing import Any
 
 import msgspec
 
+from tradewire.consumers.runtime import Family, Labels, Registry
 from tradewire.schemas import (
     Account,
     AlertChange,
@@ -32,8 +33,6 @@ from tradewire.schemas import (
     Ws,
     kind_of,
 )
-
-from ._families import Family, Labels, Registry
 
 __all__ = ["Aggregator", "Limits", "Window"]
 
@@ -349,15 +348,6 @@ class Aggregator:
                 (),
                 "Redelivered events skipped",
                 "every event",
-            )
-        )
-        self.lag = r.add(
-            F(
-                "pipeline_consumer_lag",
-                "gauge",
-                (),
-                "Messages waiting for this service's consumer",
-                "consumer",
             )
         )
         # Like Prometheus' ALERTS: 1 per alert firing now. `labels` holds the rule's

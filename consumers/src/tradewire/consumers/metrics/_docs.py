@@ -2,13 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from tradewire.consumers.alerts import AlertsConfig, AlertsService
+from tradewire.consumers.runtime import Family, PipelineMetrics, Registry
+from tradewire.consumers.store import StoreConfig, StoreService
+
 from ._aggregator import Aggregator
 
 __all__ = ["metrics_markdown"]
 
+_HEAD = ["| name | type | labels | meaning | source |", "| --- | --- | --- | --- | --- |"]
+
+
+def _rows(families: Iterable[Family]) -> list[str]:
+    return [
+        f"| `tradewire_{f.name}` | {f.kind} | {', '.join(f.labels) or '(none)'} | {f.help} "
+        f"| {f.source} |"
+        for f in families
+    ]
+
 
 def metrics_markdown() -> str:
     agg = Aggregator("tradewire")
+    runtime = Registry("tradewire")
+    PipelineMetrics(runtime, ready=lambda: False)
+
+    def own(registry: Registry) -> list[Family]:
+        return [f for name, f in registry.families.items() if name not in runtime.families]
+
+    store = own(StoreService(StoreConfig()).registry)
+    alerts = own(AlertsService(AlertsConfig()).registry)
     lines = [
         "# Metrics",
         "",
@@ -20,14 +44,37 @@ def metrics_markdown() -> str:
         "10 as in",
         "GPT-Trader; `pipeline_event_latency_seconds` uses 0.005 ... 60.",
         "",
-        "| name | type | labels | meaning | source |",
-        "| --- | --- | --- | --- | --- |",
+        *_HEAD,
+        *_rows(agg.registry.families.values()),
+        "",
+        "## Every service's own pipeline metrics",
+        "",
+        "Each service, the store (port 8201), the metrics service (8202) and the alerts",
+        "service (8203), serves its own `/metrics` with these series (the metrics service",
+        "adds them to the fleet's, under the same prefix). `consumer` is the durable",
+        "consumer's name: the store runs two, on the events and the alerts stream.",
+        "",
+        *_HEAD,
+        *_rows(runtime.families.values()),
+        "",
+        "Batch buckets (seconds): 0.001 ... 30. `pipeline_ready` and",
+        "`pipeline_nats_connected` turn 0 while NATS is away; a growing",
+        "`pipeline_redelivered_total` means work is not acked within `ack_wait_s`.",
+        "",
+        "## The store's own",
+        "",
+        *_HEAD,
+        *_rows(store),
+        "",
+        "Write buckets (seconds): 0.005 ... 30.",
+        "",
+        "## The alerts service's own",
+        "",
+        "Every configured receiver has its series from the start (0 until it is used).",
+        "",
+        *_HEAD,
+        *_rows(alerts),
     ]
-    for fam in agg.registry.families.values():
-        labels = ", ".join(fam.labels) or "(none)"
-        lines.append(
-            f"| `tradewire_{fam.name}` | {fam.kind} | {labels} | {fam.help} | {fam.source} |"
-        )
     lines += [
         "",
         "## Departures from the GPT-Trader catalog",
@@ -61,13 +108,21 @@ def metrics_markdown() -> str:
         "## Endpoints and health",
         "",
         "`tradewire serve metrics` (port 8202 by default) serves `/metrics` (Prometheus text,",
-        "or OpenMetrics when the scraper's Accept header asks for it), `/metrics.json` (every",
+        "or OpenMetrics when the scraper's Accept header asks for it; gzipped when its",
+        "`Accept-Encoding` allows, as Prometheus's does), `/metrics.json` (every",
         "value, plus each bot's `latest_order_preview` and `latest_account_snapshot`), and",
         "`/live`, `/ready`, `/health`. `/health` adds the seed playbook's `signals` block,",
         "computed fleet-wide over `signal_window_s` (300 s) with thresholds from the config",
         "(warn / crit): `order_error_rate` (rejected or failed outcomes / all, 0.05 / 0.15),",
         "`order_retry_rate` (outcomes with retries / all, 0.10 / 0.25), `broker_latency_p95`",
         "(submit calls, ms, 1000 / 3000) and `guard_trip_count` (trips, 3 / 10). A CRIT",
-        "signal makes `/health` unhealthy (503), a WARN one degraded (200).",
+        "signal makes `/health` unhealthy (503), a WARN one degraded (200). `/ready`,",
+        "`/live`, NATS loss, signals and a failed task behave as in every service",
+        "([architecture.md](architecture.md#services-health-nats-loss-signals)).",
+        "",
+        "A scrape copies the values on the event loop (about a tenth of the work) and",
+        "formats and compresses them in a worker thread, so a large fleet's scrape does",
+        "not hold up pulling, handling and acking for the whole render",
+        "([benchmarks/README.md](../benchmarks/README.md), `metrics_scrape.py`).",
     ]
     return "\n".join(lines) + "\n"

@@ -17,6 +17,7 @@ from tradewire.consumers.runtime import (
     Check,
     ConsumerService,
     Delivery,
+    Registry,
     Route,
     read_history,
 )
@@ -30,8 +31,6 @@ from ._signals import signals, summarize
 __all__ = ["MetricsService"]
 
 log = logging.getLogger("tradewire.metrics")
-TEXT = "text/plain; version=0.0.4; charset=utf-8"
-OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
 
 class MetricsService(ConsumerService):
@@ -71,8 +70,6 @@ class MetricsService(ConsumerService):
                 agg.quarantined.inc((exc.reason,))
                 continue
             agg.apply(event, now)
-        if batch:
-            agg.lag.set((), float(batch[-1].pending))
         return Acks(ack=list(batch))
 
     async def seed(self) -> int:
@@ -94,22 +91,19 @@ class MetricsService(ConsumerService):
         except Exception as exc:  # keep the last known set; the scrape must still answer
             log.warning("reading firing alerts failed: %r", exc)
 
-    async def _metrics(self, headers: dict[str, str]) -> tuple[int, str, bytes]:
+    async def before_scrape(self) -> None:
         if self.nc is not None and self.nc.is_connected:
             await self._read_alerts()
-        om = "application/openmetrics-text" in headers.get("accept", "")
-        text = self.agg.registry.render(time.time(), openmetrics=om)
-        return 200, OPENMETRICS if om else TEXT, text.encode()
+
+    def registries(self) -> list[Registry]:
+        """The fleet's metrics, then this service's own pipeline metrics."""
+        return [self.agg.registry, self.registry]
 
     async def _metrics_json(self, headers: dict[str, str]) -> tuple[int, str, bytes]:
         return 200, "application/json", json.dumps(self.agg.snapshot(time.time())).encode()
 
     async def refresh(self) -> None:
-        nc, consumer = self.nc, self.consumer
-        connected = bool(nc and nc.is_connected)
-        self.health.checks["nats"] = Check(
-            ok=connected, severity="critical", details={"connected": connected}
-        )
+        consumer = self.consumer
         if consumer is not None:
             self.health.checks["consumer"] = Check(
                 ok=time.monotonic() - consumer.last_activity < 30,
@@ -130,7 +124,7 @@ class MetricsService(ConsumerService):
 
     # -- lifecycle --------------------------------------------------------------------------
     def routes(self) -> dict[str, Route]:
-        return {"/metrics": self._metrics, "/metrics.json": self._metrics_json}
+        return {**super().routes(), "/metrics.json": self._metrics_json}
 
     async def setup(self) -> None:
         assert self.nc is not None

@@ -1,28 +1,63 @@
-"""What every tradewire service shares: the pull loop, and health over HTTP."""
+"""What every tradewire service shares: the pull loop, NATS, supervision, health and metrics."""
 
 from ._config import SHARED, ConfigError, env_name, load_config
+from ._connection import Backoff, NatsLink, check_url, describe, redact_url
 from ._delivery import Delivery, parse_ack_subject
-from ._health import Check, Health, HealthServer, Route
+from ._families import (
+    DEFAULT_BUCKETS,
+    Computed,
+    Family,
+    Frozen,
+    Histogram,
+    Kind,
+    Labels,
+    Registry,
+    exposition,
+    per_label,
+    scalar,
+)
+from ._health import Check, Health, HealthServer, Route, accepts_gzip
 from ._history import read_history
+from ._pipeline import PipelineMetrics
 from ._pull import Acks, BatchHandler, ConsumerSettings, PullConsumer
-from ._service import ConsumerService, ServiceConfig
+from ._service import OPENMETRICS, TEXT, ConsumerService, ServiceConfig
 
 __all__ = [
+    "DEFAULT_BUCKETS",
+    "OPENMETRICS",
     "SHARED",
+    "TEXT",
     "Acks",
+    "Backoff",
     "BatchHandler",
     "Check",
+    "Computed",
     "ConfigError",
     "ConsumerService",
     "ConsumerSettings",
     "Delivery",
+    "Family",
+    "Frozen",
     "Health",
     "HealthServer",
+    "Histogram",
+    "Kind",
+    "Labels",
+    "NatsLink",
+    "PipelineMetrics",
     "PullConsumer",
+    "Registry",
     "Route",
     "ServiceConfig",
+    "accepts_gzip",
+    "check_url",
+    "describe",
     "env_name",
+    "exposition",
     "load_config",
     "parse_ack_subject",
+    "per_label",
     "read_history",
+    "redact_url",
+    "scalar",
 ]

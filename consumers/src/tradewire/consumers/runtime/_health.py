@@ -1,19 +1,23 @@
 """``/live``, ``/ready`` and ``/health`` with the seed playbook's JSON shapes and statuses.
 
-``/health`` status, decided in this order: not live -> ``unhealthy``; not ready
--> ``starting``; a failed check of severity ``critical`` -> ``unhealthy``; any
-other failed check -> ``degraded``; else ``healthy``. HTTP 200 for healthy and
-degraded, 503 otherwise. ``/live`` is ``{status: pass|fail, live}``, ``/ready``
-is ``{status, ready, reason}``, both 200 or 503.
+``/health`` status, decided in this order: not live -> ``unhealthy``; a failed
+check of severity ``critical`` (e.g. NATS unreachable) -> ``unhealthy``; not
+ready -> ``starting``; any other failed check -> ``degraded``; else ``healthy``.
+HTTP 200 for healthy and degraded, 503 otherwise. ``/live`` is ``{status:
+pass|fail, live}``, ``/ready`` is ``{status, ready, reason}``, both 200 or 503.
 
 The server is a few lines of asyncio, not a framework: services must stay
-small, and these endpoints take no input beyond a path.
+small, and these endpoints take no input beyond a path and a few headers. A
+client that sends ``Accept-Encoding: gzip`` (Prometheus does) gets the body
+gzipped; a large body is compressed in a worker thread (zlib lets go of the
+GIL), not on the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import json
 import logging
 import time
@@ -21,12 +25,30 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["Check", "Health", "HealthServer", "Route"]
+__all__ = ["Check", "Health", "HealthServer", "Route", "accepts_gzip"]
 
 log = logging.getLogger("tradewire.consumers.http")
 
 # A route gets the request headers (lower-cased names) and answers (code, type, body).
 Route = Callable[[dict[str, str]], Awaitable[tuple[int, str, bytes]]]
+_INLINE_GZIP = 64 * 1024  # smaller bodies are compressed on the loop (well under 1 ms)
+
+
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an ``Accept-Encoding`` value allows gzip (``gzip;q=0`` does not)."""
+    for item in accept_encoding.split(","):
+        coding, _, params = item.partition(";")
+        if coding.strip().lower() not in ("gzip", "x-gzip", "*"):
+            continue
+        q = 1.0
+        name, _, value = params.partition("=")
+        if name.strip().lower() == "q":
+            try:
+                q = float(value)
+            except ValueError:
+                q = 0.0
+        return q > 0
+    return False
 
 
 @dataclass
@@ -52,11 +74,11 @@ class Health:
     def status(self) -> str:
         if not self.live:
             return "unhealthy"
-        if not self.ready:
-            return "starting"
         failed = [c for c in self.checks.values() if not c.ok]
         if any(c.severity == "critical" for c in failed):
             return "unhealthy"
+        if not self.ready:
+            return "starting"
         return "degraded" if failed else "healthy"
 
     def health_body(self) -> tuple[int, dict[str, Any]]:
@@ -151,8 +173,16 @@ class HealthServer:
                     )
                 else:
                     code, ctype, body = await route(headers)
-                if parts[0] == "HEAD":
-                    body = b""
+            encoding = ""
+            if body and accepts_gzip(headers.get("accept-encoding", "")):
+                if len(body) > _INLINE_GZIP:
+                    body = await asyncio.to_thread(gzip.compress, body, 6)
+                else:
+                    body = gzip.compress(body, 6)
+                encoding = "Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n"
+            length = len(body)
+            if parts and parts[0] == "HEAD":
+                body = b""
             reason = {
                 200: "OK",
                 400: "Bad Request",
@@ -161,8 +191,8 @@ class HealthServer:
                 503: "Service Unavailable",
             }.get(code, "")
             writer.write(
-                f"HTTP/1.1 {code} {reason}\r\nContent-Type: {ctype}\r\n"
-                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+                f"HTTP/1.1 {code} {reason}\r\nContent-Type: {ctype}\r\n{encoding}"
+                f"Content-Length: {length}\r\nConnection: close\r\n\r\n".encode()
                 + body
             )
             await writer.drain()

@@ -12,11 +12,18 @@ nats-py's ``fetch()`` awaits each message with ``wait_for`` and tops out near
   credit whose request has expired is released on a timer, so a stalled
   consumer always asks again;
 - redelivery: a message not acked within ``ack_wait_s`` comes back with a
-  higher ``num_delivered``, which the handler sees.
+  higher ``num_delivered``, which the handler sees; while a batch takes longer
+  than a third of ``ack_wait_s``, ``+WPI`` (in progress) goes out every third for
+  it and for what waits in the buffer, so slow work is not redelivered under it.
 
 Messages are handed to the handler in batches bounded by count and by time, so
 a quiet fleet's events still land within ``max_wait_s``. Acks are sent only
 after the handler returns, as one framed write.
+
+A handler turns every failure it expects into its :class:`Acks` (naks with a delay,
+quarantine). An exception that escapes it is a bug: the batch is handed back at
+once and :meth:`PullConsumer.run` raises, so the service stops being ready and exits
+non-zero instead of retrying a bug forever while it reports ready.
 """
 
 from __future__ import annotations
@@ -35,12 +42,16 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from ._delivery import Delivery, parse_ack_subject
+from ._families import Histogram
 
 __all__ = ["Acks", "BatchHandler", "ConsumerSettings", "PullConsumer"]
 
 log = logging.getLogger("tradewire.consumers.runtime")
 
 _ACK = b"+ACK"
+_IN_PROGRESS = b"+WPI"
+# Seconds a batch takes to handle, acks not included.
+BATCH_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,9 +106,25 @@ class PullConsumer:
         self._stopping = False
         self.last_activity = time.monotonic()
         self.pending = 0  # from the last delivery's metadata: the consumer's lag
-        self.handled = 0
+        # Counts since start, exported as the pipeline metrics (messages unless named).
+        self.handled = 0  # acked
+        self.naked = 0
+        self.redelivered = 0  # arrived with num_delivered > 1
         self.batches = 0
-        self.last_error = ""
+        self.in_progress = 0  # +WPI sent
+        self.ack_failures = 0  # acks, naks or +WPI that could not be written
+        self.batch_seconds = Histogram(BATCH_BUCKETS)
+        self._last_error = ""
+        self.last_error_at = 0.0  # time.time() of the last error; 0: none yet
+
+    @property
+    def last_error(self) -> str:
+        return self._last_error
+
+    @last_error.setter
+    def last_error(self, text: str) -> None:
+        self._last_error = text
+        self.last_error_at = time.time()
 
     @property
     def _next_subject(self) -> str:
@@ -231,32 +258,59 @@ class PullConsumer:
 
     # -- handling -------------------------------------------------------------------
     async def _handle(self, batch: list[Delivery]) -> None:
+        self.redelivered += sum(d.num_delivered > 1 for d in batch)
+        started = time.monotonic()
+        work = asyncio.ensure_future(self.handler(batch))
         try:
-            verdict = await self.handler(batch)
+            verdict = await self._while_in_progress(work, batch)
+        except asyncio.CancelledError:
+            work.cancel()  # shutdown ran out of time; nothing acked: all comes back
+            raise
         except Exception as exc:
-            # The handler failed as a whole: nothing is acked, all comes back later.
             self.last_error = f"batch handler failed: {exc!r}"
-            log.exception("%s: batch of %d failed", self.settings.durable, len(batch))
-            verdict = Acks(nak=batch, nak_delay_s=2.0)
+            await self._send_acks(Acks(nak=batch, nak_delay_s=0.0))  # hand it back now
+            raise
+        finally:
+            self.batch_seconds.observe(time.monotonic() - started)
         await self._send_acks(verdict)
-        self.handled += len(verdict.ack)
         self.batches += 1
 
+    async def _while_in_progress(self, work: asyncio.Future[Acks], batch: list[Delivery]) -> Acks:
+        """Wait for the handler; every third of ack_wait, tell the server it is in progress
+        (for the batch, and for what waits behind it in the buffer)."""
+        every = self.settings.ack_wait_s / 3
+        while True:
+            done, _ = await asyncio.wait({work}, timeout=every)
+            if done:
+                return work.result()
+            held = [*batch, *self._buffer]
+            if await self._send({_IN_PROGRESS: held}):
+                self.in_progress += len(held)
+
     async def _send_acks(self, verdict: Acks) -> None:
-        frames = [b"PUB %s %d\r\n%s\r\n" % (d.reply.encode(), len(_ACK), _ACK) for d in verdict.ack]
-        if verdict.nak:
-            nak = b'-NAK {"delay": %d}' % int(verdict.nak_delay_s * 1e9)
-            frames += [
-                b"PUB %s %d\r\n%s\r\n" % (d.reply.encode(), len(nak), nak) for d in verdict.nak
-            ]
+        nak = b'-NAK {"delay": %d}' % int(verdict.nak_delay_s * 1e9)
+        if await self._send({_ACK: verdict.ack, nak: verdict.nak}):
+            self.handled += len(verdict.ack)
+            self.naked += len(verdict.nak)
+
+    async def _send(self, replies: dict[bytes, list[Delivery]]) -> bool:
+        """Each body to the reply subjects of its deliveries, one write; False if it failed."""
+        frames = [
+            b"PUB %s %d\r\n%s\r\n" % (d.reply.encode(), len(body), body)
+            for body, deliveries in replies.items()
+            for d in deliveries
+        ]
         if not frames:
-            return
+            return True
         try:
             await _write(self.nc, frames)
         except Exception as exc:
             # Un-acked messages are redelivered after ack_wait: slower, not lost.
+            self.ack_failures += len(frames)
             self.last_error = f"ack failed: {exc!r}"
             log.warning("%s: %s", self.settings.durable, self.last_error)
+            return False
+        return True
 
 
 async def _write(nc: Client, frames: list[bytes]) -> None:

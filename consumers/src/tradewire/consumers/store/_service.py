@@ -26,6 +26,7 @@ from tradewire.publisher import StreamLimitError, apply_stream_limits, ensure_al
 from tradewire.schemas import AlertChange, Envelope, EventError, decode
 
 from ._config import StoreConfig
+from ._metrics import add_metrics
 from ._responder import SqlResponder
 from ._writer import StoreWriter
 
@@ -50,6 +51,8 @@ class StoreService(ConsumerService):
         self.quarantined: Counter[str] = Counter()
         self.alerts_stored = 0
         self.alerts_malformed = 0
+        self.write_failures = 0
+        self.write_seconds = add_metrics(self)
 
     # -- batch handling --------------------------------------------------------------
     def _classify(
@@ -71,14 +74,17 @@ class StoreService(ConsumerService):
         """Store a batch in one transaction; ack only after COMMIT."""
         assert self.writer is not None
         good, bad = self._classify(batch)
+        started = time.monotonic()
         try:
             result = await asyncio.to_thread(self.writer.write, good, bad)
         except Exception as exc:  # disk full, I/O error, a DuckDB bug: not the message's fault
+            self.write_failures += 1
             self.health.checks["writes"] = Check(
                 ok=False, severity="critical", details={"error": repr(exc)}
             )
             log.error("write of %d message(s) failed: %r", len(batch), exc)
             return await self._after_failure(batch, good, bad, exc)
+        self.write_seconds.observe((), time.monotonic() - started)
         self.health.checks["writes"] = Check(ok=True)
         self.stored += result.inserted
         self.duplicates += result.duplicates
@@ -164,12 +170,6 @@ class StoreService(ConsumerService):
     # -- health --------------------------------------------------------------------------
     async def refresh(self) -> None:
         consumer = self.consumer
-        nc = self.nc
-        self.health.checks["nats"] = Check(
-            ok=bool(nc and nc.is_connected),
-            severity="critical",
-            details={"url": self.config.nats_url, "connected": bool(nc and nc.is_connected)},
-        )
         if consumer is not None:
             idle = time.monotonic() - consumer.last_activity
             self.health.checks["consumer"] = Check(
