@@ -12,7 +12,7 @@ from pathlib import Path
 
 import msgspec
 
-from tradewire.publisher import Publisher, default_outbox_dir, ensure_events_stream
+from tradewire.publisher import ensure_events_stream
 from tradewire.schemas import DEFAULT_ROOT, KINDS, Subjects, json_schema_text
 
 from ._nats import configured_url, nats_url
@@ -25,7 +25,12 @@ from .alerts_cli import (
 )
 from .demo import DEMO_ROOT, run_demo
 from .embedded import NatsServerNotFound
-from .importers import ImportResult, gpt_trader_events, read_events_db, read_events_jsonl
+from .import_cli import (
+    add_bridge_commands,
+    add_import_commands,
+    run_bridge_command,
+    run_import_command,
+)
 from .metrics import MetricsConfig, MetricsService, load_metrics_config
 from .report import build_report, render_html, render_json, render_text
 from .simulate import FaultRates, SimulationConfig, print_progress, run_simulation
@@ -49,11 +54,6 @@ _EPILOG_REPORT = """example:
   tradewire report daily --db fleet.duckdb                       # today (UTC), last 24 h
   tradewire report daily --date 2026-11-20 --bot bot-1 --format html --output-dir reports
 writes daily_report_<date>.{txt,json,html} (as --format picks) and prints the text"""
-_EPILOG_IMPORT = """example:
-  tradewire import gpt-trader --events-db runtime_data/prod/events.db --bot gpt-prod \\
-      --nats-url nats://127.0.0.1:4222
-  tradewire import gpt-trader --events-jsonl events.jsonl --bot gpt-prod --dry-run
-re-running it stores nothing twice: ids are derived from the log itself"""
 _EPILOG_SERVE = """example:
   tradewire serve store --nats-url nats://127.0.0.1:4222 --db /var/lib/tradewire/fleet.duckdb
   tradewire serve store --config /etc/tradewire/store.toml   # [store] table, same names
@@ -242,26 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--nats-url", help="reach the running store (default $TRADEWIRE_NATS_URL)")
     r.add_argument("--root", default="tradewire")
 
-    p = _command(sub, "import", "import another bot's event log", _EPILOG_IMPORT)
-    import_sub = p.add_subparsers(dest="source", required=True)
-    g = import_sub.add_parser(
-        "gpt-trader",
-        help="GPT-Trader events.db or events.jsonl",
-        epilog=_EPILOG_IMPORT,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    src = g.add_mutually_exclusive_group(required=True)
-    src.add_argument("--events-db", type=Path, help="GPT-Trader's SQLite events.db")
-    src.add_argument("--events-jsonl", type=Path, help="GPT-Trader's events.jsonl")
-    g.add_argument("--bot", required=True, help="the bot id to record the events under")
-    g.add_argument("--nats-url", help="NATS server URL (default $TRADEWIRE_NATS_URL)")
-    g.add_argument("--root", default="tradewire")
-    g.add_argument("--dry-run", action="store_true", help="map and count, publish nothing")
-    g.add_argument(
-        "--outbox-dir",
-        type=Path,
-        help="where undelivered events wait (default: the importer's state dir)",
-    )
+    add_import_commands(sub)
+    add_bridge_commands(sub)
 
     p = _command(sub, "sql", "read-only SQL against the store", _EPILOG_SQL)
     p.add_argument("query", help="one SELECT or EXPLAIN statement")
@@ -312,53 +294,6 @@ async def _simulate(args: argparse.Namespace, subjects: Subjects) -> int:
         f"  dropped {result.dropped:,}  rejected {result.rejected:,}"
     )
     return 0 if result.acked == result.emitted else 1
-
-
-async def _import(args: argparse.Namespace) -> int:
-    path = args.events_db or args.events_jsonl
-    if not path.is_file():
-        raise ValueError(f"{path} is not a file")
-    rows = read_events_db(path) if args.events_db else read_events_jsonl(path)
-    result = ImportResult()
-    events = gpt_trader_events(rows, args.bot, result)
-    url = configured_url(args.nats_url)
-    if args.dry_run:
-        for _ in events:
-            pass
-        stats = None
-    else:
-        if not url:
-            raise ValueError("no NATS URL: pass --nats-url or set TRADEWIRE_NATS_URL")
-        outbox = args.outbox_dir or default_outbox_dir(f"import-{args.bot}")
-        async with Publisher(
-            args.bot,
-            url=url,
-            root=args.root,
-            outbox_dir=outbox,
-            heartbeat_interval_s=0,
-            lifecycle_events=False,
-        ) as pub:
-            for n, event in enumerate(events):
-                pub.forward(event)
-                if n % 1000 == 999:
-                    await asyncio.sleep(0)
-            await pub.flush(60)
-            stats = pub.stats()
-    print(
-        f"rows read {result.rows:,}; mapped {sum(result.mapped.values()):,}: "
-        + ", ".join(f"{k} {v:,}" for k, v in sorted(result.mapped.items()))
-    )
-    if result.unknown:
-        print(
-            "not mapped (unknown type): "
-            + ", ".join(f"{k} {v:,}" for k, v in result.unknown.most_common())
-        )
-    if result.invalid:
-        print("refused: " + ", ".join(f"{k} {v:,}" for k, v in result.invalid.most_common()))
-    if stats is not None:
-        print(f"published: acked {stats.acked:,}; left in the outbox {stats.in_outbox:,}")
-        return 0 if stats.in_outbox == 0 and stats.buffered == 0 else 1
-    return 0
 
 
 async def _report(args: argparse.Namespace, subjects: Subjects) -> int:
@@ -442,7 +377,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "stream":
             return run_stream_command(args)
         if args.command == "import":
-            return asyncio.run(_import(args))
+            return run_import_command(args)
+        if args.command == "bridge":
+            return run_bridge_command(args)
         if args.command == "report":
             return asyncio.run(_report(args, subjects))
         if args.command == "sql":

@@ -1,10 +1,11 @@
-"""Map GPT-Trader's event log (``events.db`` or ``events.jsonl``) to tradewire events.
+"""The GPT-Trader mapping of the first importer (tradewire before issue 13), frozen.
 
-Rows become events with a deterministic envelope, so importing the same log again
-stores nothing twice: ``run`` is derived from the bot id and the log's first
-record, ``seq`` numbers the mapped rows in log order (an append-only log keeps its
-numbering when it grows), and ``id`` is ``<run>-<seq>``. Rows this importer does
-not understand are counted by type and skipped.
+It stays only so that :mod:`._gpt_trader` can recognise the rows it stored and give
+them the same ids (``<run>-<seq>``, ``run`` from the bot id and the log's first record,
+``seq`` counting the rows it mapped): upgrading the importer and importing the same
+``events.db`` again then stores nothing twice. Do not change it: a change renumbers
+those ids. Its mistakes (every trade ``accepted``, stale marks as guard trips, ...) are
+why it was replaced; the store keeps what it wrote under those ids.
 """
 
 from __future__ import annotations
@@ -34,7 +35,15 @@ from tradewire.schemas import (
 )
 from tradewire.schemas._types import OrderStatus, Side
 
-__all__ = ["ImportResult", "gpt_trader_events", "read_events_db", "read_events_jsonl"]
+__all__ = [
+    "ImportResult",
+    "gpt_trader_events",
+    "loads",
+    "map_row",
+    "read_events_db",
+    "read_events_jsonl",
+    "ts_of",
+]
 
 Row = tuple[str, float | None, dict[str, Any]]  # (event_type, timestamp, payload)
 
@@ -64,7 +73,7 @@ class ImportResult:
     invalid: Counter[str] = field(default_factory=Counter)  # mapped, then refused: by reason
 
 
-def _ts(value: Any) -> float | None:
+def ts_of(value: Any) -> float | None:
     if isinstance(value, int | float):
         return float(value)
     if isinstance(value, str) and value:
@@ -85,7 +94,7 @@ def read_events_db(path: Path) -> Iterator[Row]:
         for _id, ts, etype, payload in con.execute(
             "SELECT id, timestamp, event_type, payload FROM events ORDER BY id"
         ):
-            yield str(etype), _ts(ts), _loads(payload)
+            yield str(etype), ts_of(ts), loads(payload)
     finally:
         con.close()
 
@@ -96,17 +105,17 @@ def read_events_jsonl(path: Path) -> Iterator[Row]:
         for line in f:
             if not line.strip():
                 continue
-            obj = _loads(line)
+            obj = loads(line)
             if obj.get("__unreadable__"):
                 yield "", None, obj
                 continue
             etype = obj.get("event_type") or obj.get("type") or ""
             data = obj.get("payload", obj.get("data", {}))
             data = data if isinstance(data, dict) else {}
-            yield str(etype), _ts(obj.get("timestamp") or data.get("timestamp")), data
+            yield str(etype), ts_of(obj.get("timestamp") or data.get("timestamp")), data
 
 
-def _loads(text: Any) -> dict[str, Any]:
+def loads(text: Any) -> dict[str, Any]:
     try:
         value = json.loads(text) if isinstance(text, str | bytes) else text
     except (ValueError, TypeError):
@@ -180,7 +189,7 @@ def _map_metric(m: dict[str, Any]) -> tuple[str, Envelope | None]:
     return f"metric:{sub or '?'}", None
 
 
-def _map(etype: str, p: dict[str, Any]) -> tuple[str, Envelope | None]:
+def map_row(etype: str, p: dict[str, Any]) -> tuple[str, Envelope | None]:
     """(their type, our event or None when it has no tradewire meaning)."""
     if etype == "trade":
         status = _STATUS.get(str(p.get("status", "")).lower(), "submitted")
@@ -234,13 +243,13 @@ def gpt_trader_events(rows: Iterator[Row], bot: str, result: ImportResult) -> It
         if payload.get("__unreadable__"):
             result.unknown["unreadable payload"] += 1
             continue
-        name, event = _map(etype, payload)
+        name, event = map_row(etype, payload)
         if event is None:
             result.unknown[name] += 1
             continue
         ts = row_ts
         if ts is None:
-            ts = _ts(payload.get("timestamp") or (payload.get("metrics") or {}).get("timestamp"))
+            ts = ts_of(payload.get("timestamp") or (payload.get("metrics") or {}).get("timestamp"))
         if ts is None or ts <= 0:
             result.invalid["no timestamp"] += 1
             continue
