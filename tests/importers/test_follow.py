@@ -68,10 +68,7 @@ async def test_follow_survives_sigkill_exactly_once(store: RunningStore, tmp_pat
         assert writer.stdin is not None
         writer.stdin.write(b"go\n")
         writer.stdin.close()
-        await wait_until(
-            lambda: store.rows("SELECT count(*) FROM marks WHERE bot = 'live'")[0][0] >= 60,
-            what="the first rows to reach the store",
-        )
+        await store.wait_for("SELECT count(*) >= 60 FROM marks WHERE bot = 'live'", True)
         os.kill(follower.pid, signal.SIGKILL)  # no chance to save anything
         follower.communicate(timeout=10)
         killed_at = load_follow_state(state_file).watermark

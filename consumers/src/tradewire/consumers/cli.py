@@ -227,6 +227,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--bot", help="only this bot (default: the fleet, a section per bot)")
     r.add_argument(
+        "--stale-mark-after",
+        action="append",
+        default=[],
+        metavar="[BOT=]SECONDS",
+        help="gap between two marks that counts as a stale mark, for one bot or all "
+        "(default: the larger of 30 s and twice the bot's median mark interval)",
+    )
+    r.add_argument(
         "--format",
         choices=["text", "json", "html", "all"],
         default="all",
@@ -299,7 +307,11 @@ async def _simulate(args: argparse.Namespace, subjects: Subjects) -> int:
 async def _report(args: argparse.Namespace, subjects: Subjects) -> int:
     async with open_runner(args.db, configured_url(args.nats_url), subjects) as run:
         report = await build_report(
-            run, date=args.date, lookback_hours=args.lookback_hours, bot=args.bot
+            run,
+            date=args.date,
+            lookback_hours=args.lookback_hours,
+            bot=args.bot,
+            stale_mark_after_s=_per_bot_seconds(args.stale_mark_after),
         )
     renderers = {"txt": render_text, "json": render_json, "html": render_html}
     wanted = {"text": ["txt"], "json": ["json"], "html": ["html"], "all": list(renderers)}
@@ -312,6 +324,18 @@ async def _report(args: argparse.Namespace, subjects: Subjects) -> int:
     sys.stdout.write(render_json(report) if args.format == "json" else render_text(report))
     print("saved: " + ", ".join(saved), file=sys.stderr)
     return 0
+
+
+def _per_bot_seconds(items: list[str]) -> dict[str, float]:
+    """``60`` (every bot) or ``gpt-prod=90`` -> {"*": 60.0, "gpt-prod": 90.0}."""
+    out = {}
+    for item in items:
+        bot, sep, seconds = item.rpartition("=")
+        try:
+            out[bot if sep else "*"] = float(seconds)
+        except ValueError:
+            raise ValueError(f"--stale-mark-after wants [BOT=]SECONDS, got {item!r}") from None
+    return out
 
 
 def _flags(args: argparse.Namespace, config_type: type[msgspec.Struct]) -> dict[str, object]:

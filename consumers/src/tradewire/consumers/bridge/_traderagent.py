@@ -94,7 +94,8 @@ class TraderAgentMapper:
     """One message in, its events (or why none) out; state per bot."""
 
     def __init__(self, symbols: dict[str, str] | None = None) -> None:
-        self.symbols = symbols or {}
+        # By bot id; a TRADERAGENT name given instead is turned into one.
+        self.symbols = {bot_id_of(k): v for k, v in (symbols or {}).items()}
         self.bots: dict[str, BotView] = {}
         self.not_mapped: Counter[str] = Counter()
 
