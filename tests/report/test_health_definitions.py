@@ -24,14 +24,14 @@ def events() -> list[Envelope]:
     out: list[tuple[str, Envelope, float]] = []
     # m60 marks every 60 s; a 5-min gap with the bot's own stale_mark inside, a 4-min gap
     # without one, and a stale_mark between regular marks.
-    minutes = [*range(0, 10), *range(15, 20), *range(24, 30)]
+    minutes = [*range(10), *range(15, 20), *range(24, 30)]
     out += [("m60", Mark(symbol="BTC", price=1.0), T + 60 * m) for m in minutes]
     out += [
         ("m60", StaleMark(symbol="BTC"), T + 60 * 12),
         ("m60", StaleMark(symbol="BTC"), T + 60 * 27 + 5),
     ]
     # fast marks every second, with one 40 s gap.
-    out += [("fast", Mark(symbol="ETH", price=1.0), T + s) for s in [*range(0, 20), *range(60, 80)]]
+    out += [("fast", Mark(symbol="ETH", price=1.0), T + s) for s in [*range(20), *range(60, 80)]]
     # Unfilled: o1 reported and still open, o2 reported then filled, o3 open and silent,
     # o4 open but young; api errors: a failed call and an api error, not other errors.
     out += [
