@@ -14,7 +14,7 @@ from pathlib import Path
 
 import msgspec
 
-from tradewire.publisher import Publisher, default_outbox_dir, ensure_events_stream
+from tradewire.publisher import ensure_events_stream
 from tradewire.schemas import DEFAULT_ROOT, KINDS, Subjects, json_schema_text
 
 from ._nats import configured_url, connect_client, nats_url
@@ -27,7 +27,12 @@ from .alerts_cli import (
 )
 from .demo import DEMO_ROOT, run_demo
 from .embedded import NatsServerNotFound
-from .importers import ImportResult, gpt_trader_events, read_events_db, read_events_jsonl
+from .import_cli import (
+    add_bridge_commands,
+    add_import_commands,
+    run_bridge_command,
+    run_import_command,
+)
 from .metrics import MetricsConfig, MetricsService, load_metrics_config
 from .report import build_report, render_html, render_json, render_text
 from .simulate import FaultRates, SimulationConfig, print_progress, run_simulation
@@ -60,11 +65,6 @@ _EPILOG_REPORT = """example:
 writes daily_report_<date>.{txt,json,html} (daily_report_<date>_<bot>.* with --bot), as
 --format picks, and prints the text. Without --db: tradewire.duckdb if no process holds
 it, else the running store at --nats-url."""
-_EPILOG_IMPORT = """example:
-  tradewire import gpt-trader --events-db runtime_data/prod/events.db --bot gpt-prod \\
-      --nats-url nats://127.0.0.1:4222
-  tradewire import gpt-trader --events-jsonl events.jsonl --bot gpt-prod --dry-run
-re-running it stores nothing twice: ids are derived from the log itself"""
 _SETTINGS_ORDER = """settings come from defaults < --config TOML < TRADEWIRE_<SERVICE>_<NAME>
 env vars < flags (TRADEWIRE_NATS_URL and TRADEWIRE_ROOT serve every service)"""
 _EPILOG_SERVE = f"""example:
@@ -259,6 +259,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--bot", help="only this bot (default: the fleet, a section per bot)")
     r.add_argument(
+        "--stale-mark-after",
+        action="append",
+        default=[],
+        metavar="[BOT=]SECONDS",
+        help="gap between two marks that counts as a stale mark, for one bot or all "
+        "(default: the larger of 30 s and twice the bot's median mark interval)",
+    )
+    r.add_argument(
         "--format",
         choices=["text", "json", "html", "all"],
         default="all",
@@ -272,26 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_store_arguments(r)
 
-    p = _command(sub, "import", "import another bot's event log", _EPILOG_IMPORT)
-    import_sub = p.add_subparsers(dest="source", required=True)
-    g = import_sub.add_parser(
-        "gpt-trader",
-        help="GPT-Trader events.db or events.jsonl",
-        epilog=_EPILOG_IMPORT,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    src = g.add_mutually_exclusive_group(required=True)
-    src.add_argument("--events-db", type=Path, help="GPT-Trader's SQLite events.db")
-    src.add_argument("--events-jsonl", type=Path, help="GPT-Trader's events.jsonl")
-    g.add_argument("--bot", required=True, help="the bot id to record the events under")
-    g.add_argument("--nats-url", help="NATS server URL (default $TRADEWIRE_NATS_URL)")
-    g.add_argument("--root", default="tradewire")
-    g.add_argument("--dry-run", action="store_true", help="map and count, publish nothing")
-    g.add_argument(
-        "--outbox-dir",
-        type=Path,
-        help="where undelivered events wait (default: the importer's state dir)",
-    )
+    add_import_commands(sub)
+    add_bridge_commands(sub)
 
     p = _command(sub, "sql", "read-only SQL against the store", _EPILOG_SQL)
     p.add_argument("query", help="one SELECT or EXPLAIN statement")
@@ -343,58 +333,14 @@ async def _simulate(args: argparse.Namespace, subjects: Subjects) -> int:
     return 0 if result.acked == result.emitted else 1
 
 
-async def _import(args: argparse.Namespace) -> int:
-    path = args.events_db or args.events_jsonl
-    if not path.is_file():
-        raise ValueError(f"{path} is not a file")
-    rows = read_events_db(path) if args.events_db else read_events_jsonl(path)
-    result = ImportResult()
-    events = gpt_trader_events(rows, args.bot, result)
-    url = configured_url(args.nats_url)
-    if args.dry_run:
-        for _ in events:
-            pass
-        stats = None
-    else:
-        if not url:
-            raise ValueError("no NATS URL: pass --nats-url or set TRADEWIRE_NATS_URL")
-        await (await connect_client(url, name="tradewire-import")).close()  # reachable at all?
-        outbox = args.outbox_dir or default_outbox_dir(f"import-{args.bot}")
-        async with Publisher(
-            args.bot,
-            url=url,
-            root=args.root,
-            outbox_dir=outbox,
-            heartbeat_interval_s=0,
-            lifecycle_events=False,
-        ) as pub:
-            for n, event in enumerate(events):
-                pub.forward(event)
-                if n % 1000 == 999:
-                    await asyncio.sleep(0)
-            await pub.flush(60)
-            stats = pub.stats()
-    print(
-        f"rows read {result.rows:,}; mapped {sum(result.mapped.values()):,}: "
-        + ", ".join(f"{k} {v:,}" for k, v in sorted(result.mapped.items()))
-    )
-    if result.unknown:
-        print(
-            "not mapped (unknown type): "
-            + ", ".join(f"{k} {v:,}" for k, v in result.unknown.most_common())
-        )
-    if result.invalid:
-        print("refused: " + ", ".join(f"{k} {v:,}" for k, v in result.invalid.most_common()))
-    if stats is not None:
-        print(f"published: acked {stats.acked:,}; left in the outbox {stats.in_outbox:,}")
-        return 0 if stats.in_outbox == 0 and stats.buffered == 0 else 1
-    return 0
-
-
 async def _report(args: argparse.Namespace, subjects: Subjects) -> int:
     async with open_runner(args.db, configured_url(args.nats_url), subjects) as run:
         report = await build_report(
-            run, date=args.date, lookback_hours=args.lookback_hours, bot=args.bot
+            run,
+            date=args.date,
+            lookback_hours=args.lookback_hours,
+            bot=args.bot,
+            stale_mark_after_s=_per_bot_seconds(args.stale_mark_after),
         )
     renderers = {"txt": render_text, "json": render_json, "html": render_html}
     wanted = {"text": ["txt"], "json": ["json"], "html": ["html"], "all": list(renderers)}
@@ -408,6 +354,18 @@ async def _report(args: argparse.Namespace, subjects: Subjects) -> int:
     sys.stdout.write(render_json(report) if args.format == "json" else render_text(report))
     print("saved: " + ", ".join(saved), file=sys.stderr)
     return 0
+
+
+def _per_bot_seconds(items: list[str]) -> dict[str, float]:
+    """``60`` (every bot) or ``gpt-prod=90`` -> {"*": 60.0, "gpt-prod": 90.0}."""
+    out = {}
+    for item in items:
+        bot, sep, seconds = item.rpartition("=")
+        try:
+            out[bot if sep else "*"] = float(seconds)
+        except ValueError:
+            raise ValueError(f"--stale-mark-after wants [BOT=]SECONDS, got {item!r}") from None
+    return out
 
 
 def _flags(args: argparse.Namespace, config_type: type[msgspec.Struct]) -> dict[str, object]:
@@ -492,7 +450,9 @@ def _main(argv: Sequence[str] | None) -> int:
         if args.command == "stream":
             return run_stream_command(args)
         if args.command == "import":
-            return asyncio.run(_import(args))
+            return run_import_command(args)
+        if args.command == "bridge":
+            return run_bridge_command(args)
         if args.command == "report":
             return asyncio.run(_report(args, subjects))
         if args.command == "sql":

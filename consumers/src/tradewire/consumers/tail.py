@@ -61,7 +61,8 @@ def _detail(ev: Envelope) -> str:
     if isinstance(ev, BrokerCall):
         return f"{ev.operation} {ev.outcome} {ev.latency_s * 1000:.1f} ms reason={ev.reason}"
     if isinstance(ev, Guard):
-        return f"{ev.guard} {ev.action} ({ev.category}) {ev.reason}".rstrip()
+        on = f" {ev.symbol}" if ev.symbol else ""
+        return f"{ev.guard}{on} {ev.action} ({ev.category}) {ev.reason}".rstrip()
     if isinstance(ev, Risk):
         return (
             f"loss {_money(ev.daily_loss)}/{_money(ev.daily_loss_limit)} "

@@ -286,6 +286,7 @@ class Emitter:
         limit: float | None = None,
         recoverable: bool = True,
         reason: str = "",
+        symbol: str = "",
     ) -> Guard:
         return self.emit(
             Guard(
@@ -296,6 +297,7 @@ class Emitter:
                 limit=limit,
                 recoverable=recoverable,
                 reason=reason,
+                symbol=symbol,
             )
         )
 

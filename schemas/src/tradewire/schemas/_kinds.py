@@ -172,6 +172,7 @@ class Guard(Envelope, tag="guard", kw_only=True):
     limit: float | None = None
     recoverable: bool = True
     reason: Label = ""
+    symbol: Label = ""  # the instrument a per-symbol guard (volatility) acted on, if any
 
 
 class Risk(Envelope, tag="risk", kw_only=True):

@@ -1,257 +1,200 @@
-"""Map GPT-Trader's event log (``events.db`` or ``events.jsonl``) to tradewire events.
+"""GPT-Trader's log as stamped, validated tradewire events, with ids from the rows themselves.
 
-Rows become events with a deterministic envelope, so importing the same log again
-stores nothing twice: ``run`` is derived from the bot id and the log's first
-record, ``seq`` numbers the mapped rows in log order (an append-only log keeps its
-numbering when it grows), and ``id`` is ``<run>-<seq>``. Rows this importer does
-not understand are counted by type and skipped.
+- ``id``: ``gpt`` + a hash of the bot id, the source kind (db or jsonl) and the row's
+  identity (rowid or line number, and a hash of its bytes); a row that becomes several
+  events adds ``-1``, ``-2``. It does not depend on the mapping, so a better mapping
+  later adds events and changes none.
+- ``run``: one per bot, source kind and row type; ``seq`` numbers that type's events in
+  log order. A re-import, or a later import of the grown log, gives every event the same
+  envelope. A new row type starts its own run, so the runs stay gap-free.
+- Rows the first importer stored (``_v1``) keep the id, run and seq it gave them, so an
+  ``events.db`` imported before this version is not stored twice (docs/importers.md).
+- ``ts``: the payload's timestamp, else the row's (the SQLite column, a JSONL line's
+  ``timestamp`` or ``time``), always UTC; a JSONL line with neither takes the last time
+  before it, and is counted.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
-import sqlite3
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Literal
 
-from tradewire.schemas import (
-    Account,
-    Envelope,
-    Error,
-    EventError,
-    Guard,
-    Heartbeat,
-    Mark,
-    Order,
-    Position,
-    Ws,
-    validate,
-)
-from tradewire.schemas._types import OrderStatus, Side
+from tradewire.schemas import KIND_OF, Envelope, EventError, Ws, validate
 
-__all__ = ["ImportResult", "gpt_trader_events", "read_events_db", "read_events_jsonl"]
+from . import _v1
+from ._gpt_map import GptTraderMapper, MapState, source_type
+from ._source import SourceRow, payload_ts
 
-Row = tuple[str, float | None, dict[str, Any]]  # (event_type, timestamp, payload)
+__all__ = ["GptTraderImport", "ImportResult", "TypeCounts"]
 
-_STATUS: dict[str, OrderStatus] = {
-    "pending": "submitted",
-    "submitted": "submitted",
-    "new": "submitted",
-    "open": "accepted",
-    "accepted": "accepted",
-    "filled": "filled",
-    "done": "filled",
-    "partially_filled": "partially_filled",
-    "partial": "partially_filled",
-    "cancelled": "cancelled",
-    "canceled": "cancelled",
-    "rejected": "rejected",
-    "failed": "failed",
-    "expired": "expired",
-}
+Source = Literal["db", "jsonl"]
+
+
+@dataclass
+class TypeCounts:
+    """One line of the dry-run table: rows of one source type and what became of them."""
+
+    seen: int = 0
+    mapped: int = 0  # rows that gave at least one event
+    events: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)  # by reason
 
 
 @dataclass
 class ImportResult:
     rows: int = 0
-    mapped: Counter[str] = field(default_factory=Counter)  # by our kind
-    unknown: Counter[str] = field(default_factory=Counter)  # by their type
-    invalid: Counter[str] = field(default_factory=Counter)  # mapped, then refused: by reason
+    by_type: dict[str, TypeCounts] = field(default_factory=dict)
+    events: Counter[str] = field(default_factory=Counter)  # by our kind
+    inferred_ts: int = 0  # JSONL lines that took the time of a line before them
+    legacy_ids: int = 0  # events that kept the first importer's id
+
+    def count(self, name: str) -> TypeCounts:
+        if name not in self.by_type:
+            self.by_type[name] = TypeCounts()
+        return self.by_type[name]
+
+    @property
+    def skipped(self) -> Counter[str]:
+        """Skipped rows by reason, over all types."""
+        total: Counter[str] = Counter()
+        for counts in self.by_type.values():
+            total.update(counts.skipped)
+        return total
 
 
-def _ts(value: Any) -> float | None:
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str) and value:
-        try:
-            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        if parsed.tzinfo is None:  # GPT-Trader writes UTC without an offset
-            parsed = parsed.replace(tzinfo=dt.UTC)
-        return parsed.timestamp()
-    return None
+def _meaning(event: Envelope) -> str:
+    kind = KIND_OF[type(event)]
+    return f"{kind}:{event.state}" if isinstance(event, Ws) else kind
 
 
-def read_events_db(path: Path) -> Iterator[Row]:
-    """Rows of GPT-Trader's SQLite ``events`` table, in id order (read-only)."""
-    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        for _id, ts, etype, payload in con.execute(
-            "SELECT id, timestamp, event_type, payload FROM events ORDER BY id"
-        ):
-            yield str(etype), _ts(ts), _loads(payload)
-    finally:
-        con.close()
+def _heir(events: list[Envelope], meaning: str) -> int | None:
+    """Which of a row's events takes the id the first importer gave the row: the one of
+    the same kind and state (a reconnect row now gives two ws events), else the first of
+    the same kind. A row whose kind changed (a stale mark was a guard trip) keeps none."""
+    kind = meaning.partition(":")[0]
+    same_kind = [i for i, e in enumerate(events) if KIND_OF[type(e)] == kind]
+    exact = [i for i in same_kind if _meaning(events[i]) == meaning]
+    candidates = exact or same_kind
+    return candidates[0] if candidates else None
 
 
-def read_events_jsonl(path: Path) -> Iterator[Row]:
-    """Lines ``{"type", "data"}`` or ``{"event_type", "payload", "timestamp"}``."""
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            if not line.strip():
-                continue
-            obj = _loads(line)
-            if obj.get("__unreadable__"):
-                yield "", None, obj
-                continue
-            etype = obj.get("event_type") or obj.get("type") or ""
-            data = obj.get("payload", obj.get("data", {}))
-            data = data if isinstance(data, dict) else {}
-            yield str(etype), _ts(obj.get("timestamp") or data.get("timestamp")), data
+def _digest(*parts: str, size: int) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:size]
 
 
-def _loads(text: Any) -> dict[str, Any]:
-    try:
-        value = json.loads(text) if isinstance(text, str | bytes) else text
-    except (ValueError, TypeError):
-        return {"__unreadable__": True}
-    return value if isinstance(value, dict) else {"__unreadable__": True}
+class GptTraderImport:
+    """Turns :class:`SourceRow`\\ s into events; ``state`` and ``result`` carry over calls."""
 
+    def __init__(
+        self,
+        bot: str,
+        source: Source,
+        *,
+        state: MapState | None = None,
+        result: ImportResult | None = None,
+    ) -> None:
+        self.bot = bot
+        self.source = source
+        self.mapper = GptTraderMapper(state)
+        self.result = result or ImportResult()
+        self._runs: dict[str, str] = {}
 
-def _num(x: Any, default: float = 0.0) -> float:
-    try:
-        return float(x)
-    except (TypeError, ValueError):
-        return default
+    @property
+    def state(self) -> MapState:
+        return self.mapper.state
 
+    def events(self, rows: Iterable[SourceRow]) -> Iterator[Envelope]:
+        for row in rows:
+            yield from self.row_events(row)
 
-def _side(x: Any) -> Side:
-    return "sell" if str(x).lower() in ("sell", "short") else "buy"
-
-
-def _order(p: dict[str, Any], status: OrderStatus, reason: str = "none") -> Order:
-    price = p.get("price")
-    return Order(
-        symbol=str(p.get("symbol", "")),
-        side=_side(p.get("side")),
-        status=status,
-        qty=abs(_num(p.get("quantity", p.get("qty")))),
-        client_order_id=str(p.get("client_order_id") or ""),
-        order_id=str(p.get("order_id") or ""),
-        order_type=str(p.get("order_type") or "market"),
-        price=_num(price) if price not in (None, "", "market") else None,
-        reason=reason,
-    )
-
-
-def _map_metric(m: dict[str, Any]) -> tuple[str, Envelope | None]:
-    sub = str(m.get("event_type", ""))
-    if sub == "cycle_metrics" and "equity" in m:
-        positions = []
-        for pos in m.get("positions") or []:
-            if isinstance(pos, dict) and pos.get("symbol"):
-                qty, mark = _num(pos.get("quantity")), _num(pos.get("mark_price"))
-                entry = _num(pos.get("entry_price"))
-                short = str(pos.get("side", "")).lower() in ("short", "sell") or qty < 0
-                positions.append(
-                    Position(
-                        symbol=str(pos["symbol"]),
-                        qty=abs(qty),
-                        side="short" if short else "long",
-                        entry_price=entry,
-                        mark_price=mark,
-                        notional=abs(qty) * mark,
-                        unrealized_pnl=(mark - entry) * abs(qty) * (-1 if short else 1),
-                    )
-                )
-        return sub, Account(equity=_num(m["equity"]), positions=positions)
-    if sub == "order_submission_attempt":
-        return sub, _order(m, "submitted")
-    if sub == "order_rejected":
-        return sub, _order(m, "rejected", str(m.get("reason") or "unknown"))
-    if sub == "ws_mark_update" and m.get("symbol"):
-        return sub, Mark(symbol=str(m["symbol"]), price=_num(m.get("mark")))
-    if sub == "ws_stream_retry":
-        return sub, Ws(state="reconnecting", gap_count=int(_num(m.get("gap_count"))))
-    if sub in ("ws_stream_retry_exhausted", "ws_stream_exit"):
-        return sub, Ws(state="disconnected", gap_count=int(_num(m.get("gap_count"))))
-    if sub == "ws_stream_error":
-        return sub, Error(
-            component="websocket",
-            error_type="ws_stream_error",
-            message=str(m.get("error") or m.get("message") or "")[:8000],
-        )
-    return f"metric:{sub or '?'}", None
-
-
-def _map(etype: str, p: dict[str, Any]) -> tuple[str, Envelope | None]:
-    """(their type, our event or None when it has no tradewire meaning)."""
-    if etype == "trade":
-        status = _STATUS.get(str(p.get("status", "")).lower(), "submitted")
-        return etype, _order(p, status)
-    if etype == "error":
-        details = p.get("details")
-        return etype, Error(
-            component="gpt-trader",
-            error_type=str(p.get("error") or "error"),
-            message=json.dumps(details, default=str)[:8000] if details else "",
-        )
-    if etype == "guard_triggered":
-        return etype, Guard(
-            guard=str(p.get("guard") or "unknown"),
-            action="tripped",
-            category=str(p.get("category") or "generic"),
-            recoverable=bool(p.get("recoverable", True)),
-            reason=str(p.get("reason") or "")[:128],
-        )
-    if etype == "websocket_reconnect":
-        return etype, Ws(
-            state="connected" if p.get("connected") else "reconnecting",
-            reconnect_count=int(_num(p.get("reconnect_count"))),
-            gap_count=int(_num(p.get("gap_count"))),
-        )
-    if etype == "stale_mark_detected":
-        return etype, Guard(
-            guard="mark_staleness",
-            action="tripped",
-            category="data",
-            reason=f"stale mark for {p.get('symbol', '?')}"[:128],
-        )
-    if etype == "heartbeat":
-        return etype, Heartbeat(profile="gpt-trader")
-    if etype == "price_tick" and p.get("symbol"):
-        return etype, Mark(symbol=str(p["symbol"]), price=_num(p.get("price")))
-    if etype == "metric" and isinstance(p.get("metrics"), dict):
-        return _map_metric(p["metrics"])
-    return etype or "?", None
-
-
-def gpt_trader_events(rows: Iterator[Row], bot: str, result: ImportResult) -> Iterator[Envelope]:
-    """Stamped, validated tradewire events for the rows; counts go to ``result``."""
-    run = ""
-    seq = 0
-    for etype, row_ts, payload in rows:
+    def row_events(self, row: SourceRow) -> list[Envelope]:
+        """The row's events, stamped and valid; what was skipped is counted."""
+        result, state = self.result, self.state
         result.rows += 1
-        if not run:  # the first record names the log, wherever the file lives
-            first = json.dumps([etype, row_ts, payload], sort_keys=True, default=str)
-            run = "gpt" + hashlib.sha256(f"{bot}\n{first}".encode()).hexdigest()[:13]
+        legacy = self._v1_envelope(row) if self.source == "db" else None
+        if row.payload is None:
+            result.count(row.etype or "?").seen += 1
+            result.count(row.etype or "?").skipped["unreadable payload"] += 1
+            return []
+        ts = payload_ts(row.payload) or row.ts
+        if ts is not None:
+            state.last_ts = ts
+        elif state.last_ts is not None and self.source == "jsonl":
+            ts = state.last_ts
+            result.inferred_ts += 1
+        if ts is None:
+            counts = result.count(source_type(row.etype, row.payload))
+            counts.seen += 1
+            counts.skipped["no timestamp (and no line before it has one)"] += 1
+            return []
+        name, mapped = self.mapper.map(row.etype, row.payload, ts)
+        counts = result.count(name)
+        counts.seen += 1
+        if isinstance(mapped, str):
+            counts.skipped[mapped] += 1
+            return []
+        out: list[Envelope] = []
+        heir = _heir(mapped, legacy[0]) if legacy is not None else None
+        for k, event in enumerate(mapped):
+            kind = KIND_OF[type(event)]
+            event.bot, event.ts = self.bot, ts
+            if legacy is not None and k == heir:
+                _, event.id, event.run, event.seq = legacy
+                result.legacy_ids += 1
+            else:
+                event.id = f"gpt{_digest(self.bot, self.source, row.key, size=24)}"
+                if k:
+                    event.id += f"-{k}"
+                event.run = self._run(name)
+                event.seq = state.seq.get(name, 0) + 1
+            try:
+                validate(event)
+            except EventError as exc:
+                counts.skipped[f"invalid: {exc.reason} at {exc.field or '$'}"] += 1
+                continue
+            if event.run == self._runs.get(name):
+                state.seq[name] = event.seq
+            out.append(event)
+            result.events[kind] += 1
+        if out:
+            counts.mapped += 1
+            counts.events += len(out)
+        return out
+
+    def _run(self, name: str) -> str:
+        if name not in self._runs:
+            self._runs[name] = "gpt" + _digest(self.bot, self.source, name, size=13)
+        return self._runs[name]
+
+    def _v1_envelope(self, row: SourceRow) -> tuple[str, str, str, int] | None:
+        """(kind, id, run, seq) the first importer gave this db row's event, if any."""
+        state = self.state
+        payload = _v1.loads(row.raw_payload)
+        row_ts = _v1.ts_of(row.raw_ts)
+        if not state.v1_run:  # as _v1 names the log: by its first record
+            first = json.dumps([row.etype, row_ts, payload], sort_keys=True, default=str)
+            state.v1_run = "gpt" + hashlib.sha256(f"{self.bot}\n{first}".encode()).hexdigest()[:13]
         if payload.get("__unreadable__"):
-            result.unknown["unreadable payload"] += 1
-            continue
-        name, event = _map(etype, payload)
+            return None
+        _, event = _v1.map_row(row.etype, payload)
         if event is None:
-            result.unknown[name] += 1
-            continue
+            return None
         ts = row_ts
         if ts is None:
-            ts = _ts(payload.get("timestamp") or (payload.get("metrics") or {}).get("timestamp"))
+            metrics = payload.get("metrics") or {}
+            ts = _v1.ts_of(payload.get("timestamp") or metrics.get("timestamp"))
         if ts is None or ts <= 0:
-            result.invalid["no timestamp"] += 1
-            continue
-        seq += 1
-        event.bot, event.run, event.seq, event.ts = bot, run, seq, ts
-        event.id = f"{run}-{seq}"
+            return None
+        seq = state.v1_seq + 1
+        event.bot, event.run, event.seq, event.ts = self.bot, state.v1_run, seq, ts
+        event.id = f"{state.v1_run}-{seq}"
         try:
             validate(event)
-        except EventError as exc:
-            result.invalid[exc.reason] += 1
-            seq -= 1  # keep seq gap-free: a refused row takes no number
-            continue
-        result.mapped[type(event).__name__.lower()] += 1
-        yield event
+        except EventError:
+            return None
+        state.v1_seq = seq
+        return _meaning(event), event.id, event.run, seq

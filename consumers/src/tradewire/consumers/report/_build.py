@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from ._model import (
@@ -25,7 +25,8 @@ __all__ = ["Runner", "build_report", "window"]
 Runner = Callable[[str], Awaitable[list[list[Any]]]]
 FLEET = "__fleet__"
 LIVENESS_MAX_AGE_S = 300.0
-STALE_MARK_S = 30.0
+STALE_MARK_S = 30.0  # the least gap between two marks that counts as stale
+STALE_MARK_INTERVALS = 2.0  # ... or this many of the bot's usual (median) mark intervals
 UNFILLED_AFTER_S = 300.0
 _BOT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -71,9 +72,20 @@ async def build_report(
     lookback_hours: float = 24.0,
     bot: str | None = None,
     now: float | None = None,
+    stale_mark_after_s: Mapping[str, float] | None = None,
 ) -> DailyReport:
+    """``stale_mark_after_s``: per bot id (``*`` for every bot), the gap between two marks
+    of a symbol that counts as a stale mark; by default the larger of 30 s and twice the
+    bot's median mark interval in the window, so a bot that marks every 60 s is not stale
+    between its marks."""
     if bot is not None and not _BOT.match(bot):
         raise ValueError(f"invalid bot id {bot!r}")
+    stale_after = dict(stale_mark_after_s or {})
+    for key, seconds in stale_after.items():
+        if key != "*" and not _BOT.match(key):
+            raise ValueError(f"invalid bot id {key!r} for the stale-mark gap")
+        if not 0 < seconds < float("inf"):
+            raise ValueError(f"stale-mark gap for {key} must be a positive number of seconds")
     if not 0 < lookback_hours <= 24 * 31:
         raise ValueError("lookback hours must be > 0 and at most 744")
     now = time.time() if now is None else now
@@ -181,27 +193,48 @@ async def build_report(
     ):
         rep(b).risk.circuit_breaker_timeline.append((float(t_), state))
         if prev is not None or state != "closed":  # the fleet lists changes, not starts
-            rep(None).risk.circuit_breaker_timeline.append((float(t_), f"{b}: {state}"))
+            # One bot's report (--bot) is that bot's timeline, with no name to tell apart.
+            label = state if bot else f"{b}: {state}"
+            rep(None).risk.circuit_breaker_timeline.append((float(t_), label))
 
-    # Health.
+    # Health. Stale marks: the bot's own stale_mark events, plus each gap between two marks
+    # of a symbol longer than the bot's threshold that no stale_mark event of it explains.
+    override = " ".join(
+        f"WHEN '{b}' THEN {v!r}" for b, v in stale_after.items() if b != "*"
+    )  # validated ids and finite numbers only
+    default = repr(stale_after["*"]) if "*" in stale_after else "t.usual"
+    threshold = f"CASE m.bot {override} ELSE {default} END" if override else default
     for b, n in await run(
-        f"SELECT bot, count(*) FILTER (ts - prev > {STALE_MARK_S}) FROM (SELECT bot, ts,"
-        f" lag(ts) OVER (PARTITION BY bot, symbol ORDER BY ts) prev FROM marks WHERE {w}) {gs}"
+        f"WITH m AS (SELECT bot, symbol, ts, lag(ts) OVER (PARTITION BY bot, symbol"
+        f" ORDER BY ts) prev FROM marks WHERE {w}),"
+        f" t AS (SELECT bot, greatest({STALE_MARK_S!r}, {STALE_MARK_INTERVALS!r}"
+        f" * median(ts - prev)) usual FROM m WHERE prev IS NOT NULL GROUP BY bot)"
+        f" SELECT bot, count(*) FROM (SELECT bot FROM stale_marks WHERE {w} UNION ALL"
+        f" SELECT m.bot FROM m JOIN t ON m.bot = t.bot WHERE m.ts - m.prev > {threshold}"
+        f" AND NOT EXISTS (SELECT 1 FROM stale_marks s WHERE s.bot = m.bot"
+        f" AND s.symbol = m.symbol AND s.ts > m.prev AND s.ts <= m.ts)) {gs}"
     ):
         rep(b).health.stale_marks = n
     for b, n in await run(
         f"SELECT bot, count(*) FROM ws_events WHERE {w} AND state = 'reconnecting' {gs}"
     ):
         rep(b).health.ws_reconnects = n
+    # Unfilled orders: those the bot reported (unfilled_order), and those whose last status
+    # is still open and that were first seen over 300 s before the end; each order once.
     for b, n in await run(
-        f"SELECT bot, count(*) FROM (SELECT bot, order_id, arg_max(status, ts) AS last_status,"
-        f" min(ts) AS first_ts FROM orders WHERE {w} AND order_id <> '' GROUP BY bot, order_id)"
-        f" WHERE last_status IN ('submitted', 'accepted', 'partially_filled')"
-        f" AND first_ts < {end - UNFILLED_AFTER_S!r} {gs}"
+        f"SELECT bot, count(*) FROM (SELECT bot, order_id FROM unfilled_orders WHERE {w}"
+        f" UNION SELECT bot, order_id FROM (SELECT bot, order_id, arg_max(status, ts)"
+        f" AS last_status, min(ts) AS first_ts FROM orders WHERE {w} AND order_id <> ''"
+        f" GROUP BY bot, order_id) WHERE last_status IN ('submitted', 'accepted',"
+        f" 'partially_filled') AND first_ts < {end - UNFILLED_AFTER_S!r}) {gs}"
     ):
         rep(b).health.unfilled_orders = n
+    # API errors: failed broker calls, and errors a bot files under component `api`
+    # (GPT-Trader's api_error rows: its API-health guard failed).
     for b, n in await run(
-        f"SELECT bot, count(*) FROM broker_calls WHERE {w} AND outcome = 'failure' {gs}"
+        f"SELECT bot, count(*) FROM (SELECT bot FROM broker_calls WHERE {w}"
+        f" AND outcome = 'failure' UNION ALL SELECT bot FROM errors WHERE {w}"
+        f" AND component = 'api') {gs}"
     ):
         rep(b).health.api_errors = n
     hb_filter = f"ts < {end!r}" + (f" AND bot = '{bot}'" if bot else "")

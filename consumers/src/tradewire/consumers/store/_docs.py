@@ -124,6 +124,7 @@ KIND_COLUMN_DOCS: dict[tuple[str, str], str] = {
     ("decision", "reason"): "why it was blocked (or taken)",
     ("unfilled_order", "status"): "the exchange's status text for the order",
     ("stale_mark", "reduce_only"): "the bot still allows reduce-only orders",
+    ("guard", "symbol"): "the instrument a per-symbol guard acted on; empty for the account",
     ("guard_check", "ok"): "false when the check found a problem",
     ("metric", "value"): "gauge value, counter increment (>= 0) or histogram observation",
 }
