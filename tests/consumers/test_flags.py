@@ -68,6 +68,7 @@ CASES = [
     ("store", ["--max-batch", "77"], "max_batch", 77),
     ("store", ["--max-wait-s", "0.25"], "max_wait_s", 0.25),
     ("metrics", ["--metric-prefix", "gpt_trader"], "metric_prefix", "gpt_trader"),
+    ("metrics", ["--profiles", "tradewire,bot"], "profiles", "tradewire,bot"),
     ("alerts", ["--rules", "RULES"], "rules", "RULES"),
 ]
 

@@ -205,9 +205,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = _service(serve_sub, "metrics", "fleet events as Prometheus metrics", 8202)
     m.add_argument(
+        "--profiles",
+        help="naming sets to expose at once, comma-separated: tradewire, gpt_trader, "
+        "coinbase_trader, traderagent (or bot), all (default tradewire); each seed's "
+        "dashboards and rules work against its own (docs/metrics.md)",
+    )
+    m.add_argument(
         "--metric-prefix",
-        help="metric name prefix (default tradewire; "
-        "gpt_trader makes the GPT-Trader playbook's PromQL work)",
+        help="prefix of the tradewire profile's names (default tradewire)",
     )
 
     p = _command(sub, "report", "reports from the store", _EPILOG_REPORT)

@@ -25,7 +25,9 @@ from tradewire.schemas import AlertChange, Event, EventError, decode
 
 from ._aggregator import Aggregator, Limits, Window
 from ._config import MetricsConfig
+from ._exposition import Exposition
 from ._signals import signals, summarize
+from ._snapshot import snapshot
 
 __all__ = ["MetricsService"]
 
@@ -42,15 +44,19 @@ class MetricsService(ConsumerService):
         super().__init__(config)
         self.config = config
         self.agg = Aggregator(
-            config.metric_prefix,
             Limits(
                 max_label_values=config.max_label_values,
                 max_bots=config.max_bots,
                 bot_down_after_s=config.bot_down_after_s,
                 ws_stale_after_s=config.ws_stale_after_s,
+                ws_heartbeat_stale_after_s=config.ws_heartbeat_stale_after_s,
+                unfilled_order_after_s=config.unfilled_order_after_s,
             ),
+            Window(config.signal_window_s),
         )
-        self.agg.window = Window(config.signal_window_s)
+        # One aggregation, shown under every configured naming profile.
+        self.profiles = config.profile_set()
+        self.exposition = Exposition(self.agg, self.profiles)
         self.seeded = 0
         self._alerts_kv: KeyValue | None = None
 
@@ -68,11 +74,12 @@ class MetricsService(ConsumerService):
             try:
                 event = self._decode(d)
             except EventError as exc:
-                agg.quarantined.inc((exc.reason,))
+                agg.families["pipeline_quarantined_total"].inc((exc.reason,))
                 continue
             agg.apply(event, now)
         if batch:
-            agg.lag.set((), float(batch[-1].pending))
+            agg.families["pipeline_consumer_lag"].set((), float(batch[-1].pending))
+        agg.tick(now)
         return Acks(ack=list(batch))
 
     async def seed(self) -> int:
@@ -94,15 +101,26 @@ class MetricsService(ConsumerService):
         except Exception as exc:  # keep the last known set; the scrape must still answer
             log.warning("reading firing alerts failed: %r", exc)
 
-    async def _metrics(self, headers: dict[str, str]) -> tuple[int, str, bytes]:
+    async def _metrics(
+        self, headers: dict[str, str], only: str | None = None
+    ) -> tuple[int, str, bytes]:
         if self.nc is not None and self.nc.is_connected:
             await self._read_alerts()
         om = "application/openmetrics-text" in headers.get("accept", "")
-        text = self.agg.registry.render(time.time(), openmetrics=om)
+        now = time.time()
+        self.agg.tick(now)
+        text = self.exposition.render(now, openmetrics=om, only=only)
         return 200, OPENMETRICS if om else TEXT, text.encode()
 
+    def _profile_route(self, name: str) -> Route:
+        async def route(headers: dict[str, str]) -> tuple[int, str, bytes]:
+            return await self._metrics(headers, name)
+
+        return route
+
     async def _metrics_json(self, headers: dict[str, str]) -> tuple[int, str, bytes]:
-        return 200, "application/json", json.dumps(self.agg.snapshot(time.time())).encode()
+        data = snapshot(self.agg, time.time(), self.config.metric_prefix)
+        return 200, "application/json", json.dumps(data).encode()
 
     async def refresh(self) -> None:
         nc, consumer = self.nc, self.consumer
@@ -130,7 +148,9 @@ class MetricsService(ConsumerService):
 
     # -- lifecycle --------------------------------------------------------------------------
     def routes(self) -> dict[str, Route]:
-        return {"/metrics": self._metrics, "/metrics.json": self._metrics_json}
+        """``/metrics`` (every configured profile), ``/metrics/<profile>`` (one), JSON."""
+        per_profile = {f"/metrics/{p.name}": self._profile_route(p.name) for p in self.profiles}
+        return {"/metrics": self._metrics, **per_profile, "/metrics.json": self._metrics_json}
 
     async def setup(self) -> None:
         assert self.nc is not None
