@@ -171,6 +171,7 @@ SIMULATE_CASES: list[tuple[list[str], str, object]] = [
     (["--duration", "0.5"], "duration", 0.5),
     (["--seed", "42"], "seed", 42),
     (["--root", "fleet-q"], "root", "fleet-q"),
+    (["--scenario", "incidents", "--bots", "6"], "scenario", "incidents"),
     *[
         ([f"--{name.replace('_', '-')}-rate", "0.5"], f"faults.{name}", 0.5)
         for name in vars(FaultRates())

@@ -28,7 +28,14 @@ from .embedded import NatsServerNotFound
 from .importers import ImportResult, gpt_trader_events, read_events_db, read_events_jsonl
 from .metrics import MetricsConfig, MetricsService, load_metrics_config
 from .report import build_report, render_html, render_json, render_text
-from .simulate import FaultRates, SimulationConfig, print_progress, run_simulation
+from .simulate import (
+    ROLE_SUMMARY,
+    SCENARIOS,
+    FaultRates,
+    SimulationConfig,
+    print_progress,
+    run_simulation,
+)
 from .sql_client import format_result, open_runner, query
 from .store import ConfigError, QueryError, StoreConfig, StoreService, load_store_config
 from .stream_cli import add_stream_commands, run_stream_command
@@ -38,6 +45,7 @@ __all__ = ["build_parser", "main"]
 
 _EPILOG_SIM = """example:
   tradewire simulate --bots 10 --rate 100 --duration 30 --seed 7
+  tradewire simulate --scenario incidents --duration 600   # every seed alert fires
   tradewire simulate --nats-url nats://127.0.0.1:4222 --duration 0   # until Ctrl-C"""
 _EPILOG_TAIL = """example:
   tradewire tail --nats-url nats://127.0.0.1:4222 --bot sim-bot-1 --kind order"""
@@ -104,6 +112,14 @@ def _add_fleet(p: argparse.ArgumentParser, duration: float) -> None:
         help=f"seconds to run, 0 = until Ctrl-C (default {duration:g})",
     )
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    p.add_argument(
+        "--scenario",
+        choices=SCENARIOS,
+        default="calm",
+        help="calm (default), or incidents: four bots in trouble (risk limits, a slow and "
+        "refusing exchange, a failing market-data feed, a dead bot) cross every seed "
+        "alert threshold, the rest stay calm; needs --bots 5 or more",
+    )
     for name, default in vars(FaultRates()).items():
         p.add_argument(
             f"--{name.replace('_', '-')}-rate",
@@ -298,6 +314,7 @@ def _sim_config(args: argparse.Namespace, subjects: Subjects) -> SimulationConfi
         seed=args.seed,
         faults=faults,
         root=subjects.root,
+        scenario=args.scenario,
     )
 
 
@@ -305,6 +322,8 @@ async def _simulate(args: argparse.Namespace, subjects: Subjects) -> int:
     import nats  # noqa: PLC0415 - keeps `tradewire --help` fast
 
     config = _sim_config(args, subjects)
+    for bot, role in config.roles().items():
+        print(f"{bot}: {role} incident ({ROLE_SUMMARY[role]})", file=sys.stderr)
     with nats_url(args.nats_url) as url:
         nc = await nats.connect(url, name="tradewire-simulate")
         await ensure_events_stream(nc, subjects)
