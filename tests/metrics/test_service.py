@@ -135,3 +135,25 @@ async def test_restart_neither_replays_nor_double_counts_and_seeds_gauges(
     assert again.agg.families["pipeline_events_total"].values == {("r1", "account"): 2}
     again.stop()
     await task
+
+
+async def test_each_configured_profile_has_its_own_path(nats_server: EmbeddedNats) -> None:
+    service, task = await start(nats_server.url, profiles="tradewire,bot")
+    try:
+        service.agg.apply(_account("p1", 5.0))
+        code, _, both = await asyncio.to_thread(get, service, "/metrics")
+        assert code == 200
+        assert b'tradewire_equity_dollars{bot="p1"} 5.0' in both
+        assert b'bot_portfolio_value_usdt{bot="p1"} 5.0' in both
+        code, _, one = await asyncio.to_thread(get, service, "/metrics/traderagent")
+        assert code == 200 and b"traderagent_portfolio_value" in one
+        assert b"tradewire_" not in one
+        code, _, _ = await asyncio.to_thread(get, service, "/metrics/gpt_trader")
+        assert code == 404  # not configured
+    finally:
+        service.stop()
+        await task
+
+
+def _account(bot: str, equity: float) -> Account:
+    return Account(equity=equity, id=f"{bot}-1", bot=bot, run="r", seq=1, ts=1.7e9)

@@ -85,7 +85,8 @@ class FaultRates:
     ws_reconnect: float = 0.01
     data_quality_issue: float = 0.05
     cycle_error: float = 0.01
-    preview_failure: float = 0.03
+    # Any failed preview fires GPT-Trader's CoinbaseTraderPreviewFailures: calm bots have none.
+    preview_failure: float = 0.0
     decision_blocked: float = 0.05
     stale_mark: float = 0.002
     unfilled_order: float = 0.05
