@@ -29,13 +29,13 @@ import socket
 import subprocess
 import urllib.parse
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import yaml
-from prometheus_client.openmetrics.parser import text_string_to_metric_families as read_om
+from prometheus_client.openmetrics import parser as om_parser
 from prometheus_client.parser import text_string_to_metric_families as read_text
 
 from tests.conftest import need_external
@@ -63,6 +63,8 @@ INFRA = {
 }
 # up{job=...} == 0 on the jobs that scrape the metrics service: it is up throughout.
 UP_RULES = {"MetricsEndpointDown", "CoinbaseTraderExporterDown", "BotDown"}
+# prometheus_client's OpenMetrics parser has no type annotations.
+read_om = cast(Callable[[str], Iterable[Any]], om_parser.text_string_to_metric_families)
 _COMPARISON = re.compile(r"(.*?)\s*(?:>=|<=|==|!=|>|<)\s*[-+0-9.eE]+", re.S)
 
 
