@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.metrics.test_aggregator import NOT_FROM_EVENTS, empty_families
 from tests.metrics.test_profiles import samples
 from tradewire.consumers.alerts import DEFAULT_RULES, load_rules
 from tradewire.consumers.alerts._engine import Engine
@@ -69,20 +70,7 @@ def run() -> tuple[Aggregator, dict[str, set[tuple[str, str]]], float]:
 
 def test_it_fills_every_metric_and_seed_name(run: tuple[Aggregator, object, float]) -> None:
     agg, _, now = run
-    empty = {
-        n
-        for n, f in agg.families.items()
-        if not (f.hists if f.kind == "histogram" else list(f.samples(now)))
-    }
-    # Only inputs that are not bot events: refusals, the consumer, the alerts service.
-    assert empty == {
-        "alert_firing",
-        "custom_metrics_refused_total",
-        "pipeline_consumer_lag",
-        "pipeline_duplicates_total",
-        "pipeline_label_overflow_total",
-        "pipeline_quarantined_total",
-    }
+    assert empty_families(agg, now) == NOT_FROM_EVENTS
     got = samples(Exposition(agg, resolve_profiles(["all"])).render(now))
     names = [
         n

@@ -39,7 +39,6 @@ from tradewire.schemas import (
     Decision,
     Envelope,
     Error,
-    Fill,
     Guard,
     GuardCheck,
     Health,
@@ -53,7 +52,7 @@ from tradewire.schemas import (
 )
 from tradewire.schemas._types import OrderStatus, Side
 
-from ._model import FEE_RATE, HEARTBEAT_EVERY, RATE_LIMIT, SNAPSHOT_EVERY, BotModel
+from ._model import HEARTBEAT_EVERY, RATE_LIMIT, SNAPSHOT_EVERY, BotModel
 
 __all__ = ["ROLES", "ROLE_SUMMARY", "IncidentModel", "Role"]
 
@@ -144,21 +143,7 @@ class IncidentModel(BotModel):
         out: list[Envelope] = []
         legs: tuple[tuple[Side, float], ...] = (("buy", mark), ("sell", mark * 0.9))
         for side, price in legs:
-            fee = qty * price * FEE_RATE
-            realized = self.books[s].apply(side, qty, price)
-            self.realized += realized
-            self.fees += fee
-            out.append(
-                Fill(
-                    symbol=s,
-                    side=side,
-                    qty=qty,
-                    price=price,
-                    fee=fee,
-                    realized_pnl=realized,
-                    strategy="sim",
-                )
-            )
+            out.append(self._execute(s, side, qty, price, strategy="sim"))
         return out
 
     def _order_attempt(self) -> tuple[list[Envelope], bool]:
@@ -230,22 +215,9 @@ class IncidentModel(BotModel):
             self.stuck.append(oid)  # never fills
             return out, True
         price = self.marks[s]
-        fee = qty * price * FEE_RATE
-        realized = self.books[s].apply(side, qty, price)
-        self.realized += realized
-        self.fees += fee
-        out.append(
-            Fill(
-                symbol=s,
-                side=side,
-                qty=qty,
-                price=price,
-                order_id=oid,
-                fee=fee,
-                realized_pnl=realized,
-            )
-        )
-        out.append(order("filled", filled_qty=qty, avg_fill_price=price, fee=fee))
+        fill = self._execute(s, side, qty, price, order_id=oid)
+        out.append(fill)
+        out.append(order("filled", filled_qty=qty, avg_fill_price=price, fee=fill.fee))
         return out, True
 
     def _feed_trouble(self) -> list[Envelope]:
@@ -359,9 +331,7 @@ class IncidentModel(BotModel):
         s = self.symbols[0]
         price = self.marks[s]
         qty = round(1000.0 / price, 6)
-        fee = qty * price * FEE_RATE
-        self.books[s].apply("buy", qty, price)  # the position it still holds
-        self.fees += fee
+        fill = self._execute(s, "buy", qty, price, order_id="h-o1")  # still held
         heartbeat = self._heartbeat()
         heartbeat.uptime_s = 6700.0
         events: list[tuple[float, Envelope]] = [
@@ -377,7 +347,7 @@ class IncidentModel(BotModel):
                     decision_id="h-d1",
                 ),
             ),
-            (7200.0, Fill(symbol=s, side="buy", qty=qty, price=price, order_id="h-o1", fee=fee)),
+            (7200.0, fill),
             (
                 7200.0,
                 Order(

@@ -331,22 +331,9 @@ class BotModel:
         )
         filled = round(qty * rng.uniform(0.3, 0.9), 6) if rng.random() < f.partial else qty
         price = mark * (1 + rng.gauss(0.0, 0.0003))
-        fee = filled * price * FEE_RATE
-        realized = book.apply(side, filled, price)
-        self.realized += realized
-        self.fees += fee
-        out.append(
-            Fill(
-                symbol=s,
-                side=side,
-                qty=filled,
-                price=price,
-                order_id=oid,
-                fee=fee,
-                realized_pnl=realized,
-                liquidity="taker",
-            )
-        )
+        fill = self._execute(s, side, filled, price, order_id=oid, liquidity="taker")
+        fee = fill.fee
+        out.append(fill)
         out.append(
             order(
                 "filled" if filled == qty else "partially_filled",
@@ -370,6 +357,17 @@ class BotModel:
                 )
             )
         return out
+
+    def _execute(self, symbol: str, side: Side, qty: float, price: float, **more: str) -> Fill:
+        """A fill: the book moves, its PnL is realized and its fee paid."""
+        fee = qty * price * FEE_RATE
+        realized = self.books[symbol].apply(side, qty, price)
+        self.realized += realized
+        self.fees += fee
+        return msgspec.structs.replace(
+            Fill(symbol=symbol, side=side, qty=qty, price=price, fee=fee, realized_pnl=realized),
+            **more,
+        )
 
     def _guard(self) -> list[Envelope]:
         guard, category = self.rng.choice(GUARDS)
