@@ -15,7 +15,16 @@ from tradewire.consumers.metrics import (
     resolve_profiles,
 )
 from tradewire.consumers.metrics._profiles import SEED_PROFILES
-from tradewire.schemas import Cycle, Heartbeat, Mark, Metric, Order, UnfilledOrder
+from tradewire.schemas import (
+    Account,
+    Cycle,
+    Heartbeat,
+    Mark,
+    Metric,
+    Order,
+    Position,
+    UnfilledOrder,
+)
 
 __all__ = ["agg"]  # the fixture, shared with test_aggregator
 
@@ -183,6 +192,23 @@ def test_unfilled_orders_by_age_and_by_report_count_each_order_once() -> None:
     assert dict(a.families["open_orders"].samples(T0)) == {("b1",): 2}  # a and b
     f(Order(symbol="X", side="buy", status="cancelled", qty=1, order_id="b"), ts=T0 + 901)
     assert dict(a.families["open_orders"].samples(T0)) == {("b1",): 1}
+
+
+def test_closed_positions_and_old_fee_tiers_go() -> None:
+    a = Aggregator()
+    f = Feed(a)
+
+    def pos(symbol: str) -> Position:
+        return Position(symbol=symbol, qty=2, side="long", entry_price=1, mark_price=1)
+
+    f(Account(equity=1, positions=[pos("A"), pos("B")], fee_tier="t1"))
+    f(Account(equity=1, positions=[pos("B")], fee_tier="t2"), bot="b2")
+    f(Account(equity=1, positions=[pos("B")], fee_tier="t2"))
+    assert a.families["position_size"].values == {("b1", "B"): 2, ("b2", "B"): 2}
+    assert a.families["fee_tier"].values == {("b1", "t2"): 1, ("b2", "t2"): 1}
+    f(Account(equity=1))
+    assert a.families["symbol_exposure_usd"].values == {("b2", "B"): 0.0}
+    assert dict(a.families["open_positions"].samples(T0)) == {("b1",): 0, ("b2",): 1}
 
 
 def test_forget_bot_drops_every_series_and_state(agg: Aggregator) -> None:

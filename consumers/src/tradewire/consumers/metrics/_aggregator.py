@@ -83,6 +83,8 @@ class Aggregator:
         self.ws_seen: dict[str, list[float | None]] = {}
         self.health: dict[str, dict[str, int]] = defaultdict(dict)  # bot -> component -> level
         self.reported_open_orders: dict[str, int] = {}  # account.open_orders, when sent
+        self.position_keys: dict[str, list[tuple[str, ...]]] = {}  # series of open positions
+        self.fee_tier: dict[str, tuple[str, ...]] = {}  # the series of the current tier
         self.latest_order: dict[str, dict[str, Any]] = {}
         self.latest_account: dict[str, dict[str, Any]] = {}
         self.runs: OrderedDict[tuple[str, str], list[int]] = OrderedDict()  # [max seq, seen]
@@ -150,6 +152,8 @@ class Aggregator:
             self.ws_seen,
             self.health,
             self.reported_open_orders,
+            self.position_keys,
+            self.fee_tier,
             self.latest_order,
             self.latest_account,
         ):

@@ -35,6 +35,7 @@ from tradewire.schemas import (
     Ws,
 )
 
+from ._families import Labels
 from ._orders import OPEN_STATUSES
 
 if TYPE_CHECKING:
@@ -247,17 +248,25 @@ def _account(a: Aggregator, ev: Account, now: float, seed: bool) -> None:
     if ev.limit_remaining is not None:
         f["account_limit_remaining_usd"].set(b, ev.limit_remaining)
     if ev.fee_tier:
-        tier = f["fee_tier"]
-        tier.drop_bot(bot)
-        tier.set((bot, a.label(bot, "tier", ev.fee_tier)), 1.0)
+        tier = (bot, a.label(bot, "tier", ev.fee_tier))
+        f["fee_tier"].values.pop(a.fee_tier.get(bot, tier), None)  # one tier at a time
+        f["fee_tier"].set(tier, 1.0)
+        a.fee_tier[bot] = tier
+    # Positions that closed since the last snapshot go; the bot's keys are remembered,
+    # so this does not scan every bot's series.
     exposure, pnl, size = f["symbol_exposure_usd"], f["symbol_pnl_usd"], f["position_size"]
-    for fam in (exposure, pnl, size):
-        fam.drop_bot(bot)
+    for key in a.position_keys.pop(bot, ()):
+        for fam in (exposure, pnl, size):
+            fam.values.pop(key, None)
+    keys: list[Labels] = []
     for p in ev.positions:
         key = (bot, a.label(bot, "symbol", p.symbol))
         exposure.inc(key, abs(p.notional))
         pnl.inc(key, p.unrealized_pnl)
         size.inc(key, p.qty)
+        keys.append(key)
+    if keys:
+        a.position_keys[bot] = keys
 
 
 def _mark(a: Aggregator, ev: Mark, now: float, seed: bool) -> None:
