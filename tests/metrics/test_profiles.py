@@ -17,13 +17,17 @@ from tradewire.consumers.metrics import (
 from tradewire.consumers.metrics._profiles import SEED_PROFILES
 from tradewire.schemas import (
     Account,
+    BrokerCall,
     Cycle,
+    DataQuality,
+    DataQualityIssue,
     Heartbeat,
     Mark,
     Metric,
     Order,
     Position,
     UnfilledOrder,
+    Ws,
 )
 
 __all__ = ["agg"]  # the fixture, shared with test_aggregator
@@ -231,9 +235,23 @@ def test_hostile_seq_and_clocks_ahead_do_not_break_the_scrape() -> None:
     f = Feed(a)
     f(Heartbeat(), ts=T0 + 3600)  # the bot's clock runs an hour ahead
     f(Mark(symbol="X", price=1), ts=T0 + 3600)
-    ev = Heartbeat(id="h", bot="b1", run="r", seq=10**400, ts=T0)
+    ev = Heartbeat(id="h", bot="b1", run="r", seq=10**400, ts=T0, open_files=10**400)
     assert a.apply(ev, T0)
+    huge = 10**400
+    f(Ws(state="reconnecting", reconnect_count=huge, gap_count=huge))
+    f(
+        BrokerCall(
+            operation="submit",
+            latency_s=0.1,
+            retries=huge,
+            rate_limit_remaining=huge,
+            rate_limit_limit=1,
+        )
+    )
+    f(DataQuality(symbol="X", score=1, issues=[DataQualityIssue(issue_type="gap", count=huge)]))
     text = render(a)
+    assert 'tw_process_open_files{bot="b1"} 9007199254740992.0' in text
+    assert 'tw_ws_gaps{bot="b1"} 9007199254740992.0' in text
     assert 'tw_pipeline_lost_events{bot="b1"} 9007199254740992.0' in text
     assert 'tw_heartbeat_age_seconds{bot="b1"} 0.0' in text
     assert 'tw_market_data_staleness_seconds{bot="b1",symbol="X"} 0.0' in text

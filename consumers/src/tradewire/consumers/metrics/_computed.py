@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from ._families import Labels
+from ._families import Labels, count
 
 if TYPE_CHECKING:
     from ._aggregator import Aggregator
@@ -19,8 +19,6 @@ if TYPE_CHECKING:
 __all__ = ["install_computed"]
 
 Samples = Iterable[tuple[Labels, float]]
-# Largest count reported: a hostile seq (10**400) must not overflow float().
-MAX_COUNT = 2**53
 
 
 def _ages(times: dict[str, float], now: float) -> Samples:
@@ -58,7 +56,7 @@ def _lost(a: Aggregator, now: float) -> Samples:
     lost: dict[str, int] = defaultdict(int)
     for (bot, _), (max_seq, seen) in a.runs.items():
         lost[bot] += max(0, max_seq - seen)
-    return [((bot,), float(min(n, MAX_COUNT))) for bot, n in lost.items()]
+    return [((bot,), count(n)) for bot, n in lost.items()]
 
 
 def _win_rate(a: Aggregator, now: float) -> Samples:
@@ -83,7 +81,7 @@ def _api_error_ratio(a: Aggregator, now: float) -> Samples:
 
 def _open_orders(a: Aggregator, now: float) -> Samples:
     counted = {**a.orders.per_bot, **a.reported_open_orders}  # the bot's own count wins
-    return [((bot,), float(n)) for bot, n in counted.items()]
+    return [((bot,), count(n)) for bot, n in counted.items()]
 
 
 def _healthy(a: Aggregator, now: float) -> Samples:

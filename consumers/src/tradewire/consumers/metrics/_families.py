@@ -14,10 +14,20 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["DEFAULT_BUCKETS", "Family", "Histogram", "Kind", "Labels"]
+__all__ = ["DEFAULT_BUCKETS", "MAX_COUNT", "Family", "Histogram", "Kind", "Labels", "count"]
 
 Kind = Literal["counter", "gauge", "histogram"]
 Labels = tuple[str, ...]
+# Largest count reported: integers from bots are unbounded on the wire (a seq of 10**400
+# decodes), and float() of a larger one raises OverflowError.
+MAX_COUNT = 2**53
+
+
+def count(n: int) -> float:
+    """An integer a bot sent, as a metric value (capped at ``MAX_COUNT``)."""
+    return float(min(n, MAX_COUNT))
+
+
 # GPT-Trader's default buckets (seconds).
 DEFAULT_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 

@@ -35,7 +35,7 @@ from tradewire.schemas import (
     Ws,
 )
 
-from ._families import Labels
+from ._families import Labels, count
 from ._orders import OPEN_STATUSES
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ def _heartbeat(a: Aggregator, ev: Heartbeat, now: float, seed: bool) -> None:
     )
     for name, value in vitals:
         if value is not None:
-            f[name].set(b, float(value))
+            f[name].set(b, count(value) if isinstance(value, int) else value)
 
 
 def _lifecycle(a: Aggregator, ev: Lifecycle, now: float, seed: bool) -> None:
@@ -166,9 +166,10 @@ def _fill(a: Aggregator, ev: Fill, now: float, seed: bool) -> None:
 def _broker_call(a: Aggregator, ev: BrokerCall, now: float, seed: bool) -> None:
     f, bot, b = a.families, ev.bot, (ev.bot,)
     if ev.rate_limit_remaining is not None:
-        f["rate_limit_remaining"].set(b, float(ev.rate_limit_remaining))
+        remaining = count(ev.rate_limit_remaining)
+        f["rate_limit_remaining"].set(b, remaining)
         if ev.rate_limit_limit:
-            used = 1.0 - ev.rate_limit_remaining / ev.rate_limit_limit
+            used = 1.0 - remaining / count(ev.rate_limit_limit)
             f["rate_limit_usage_ratio"].set(b, min(1.0, max(0.0, used)))
     f["last_api_latency_seconds"].set(b, ev.latency_s)
     if seed:
@@ -183,7 +184,7 @@ def _broker_call(a: Aggregator, ev: BrokerCall, now: float, seed: bool) -> None:
     f["api_requests_total"].inc(api)
     f["api_latency_seconds"].observe(api, ev.latency_s)
     if ev.retries:
-        f["api_retries_total"].inc((bot, category, reason), float(ev.retries))
+        f["api_retries_total"].inc((bot, category, reason), count(ev.retries))
     if ev.operation == "preview":
         f["order_previews_total"].inc((bot, ev.outcome))
     elif ev.operation == "submit":
@@ -278,8 +279,8 @@ def _mark(a: Aggregator, ev: Mark, now: float, seed: bool) -> None:
 def _ws(a: Aggregator, ev: Ws, now: float, seed: bool) -> None:
     f, b = a.families, (ev.bot,)
     f["ws_connected"].set(b, 1.0 if ev.state == "connected" else 0.0)
-    f["ws_reconnects"].set(b, float(ev.reconnect_count))
-    f["ws_gaps"].set(b, float(ev.gap_count))
+    f["ws_reconnects"].set(b, count(ev.reconnect_count))
+    f["ws_gaps"].set(b, count(ev.gap_count))
     seen = a.ws_seen.get(ev.bot)
     if seen is None:
         seen = a.ws_seen[ev.bot] = [None, None, None, None]
@@ -300,12 +301,12 @@ def _data_quality(a: Aggregator, ev: DataQuality, now: float, seed: bool) -> Non
     f, bot, label = a.families, ev.bot, a.label
     key = (bot, label(bot, "symbol", ev.symbol), label(bot, "interval", ev.interval))
     f["data_quality_score"].set(key, ev.score)
-    f["data_quality_issues"].set(key, float(sum(i.count for i in ev.issues)))
+    f["data_quality_issues"].set(key, count(sum(i.count for i in ev.issues)))
     if seed:
         return
     total = f["data_quality_issues_total"]
     for i in ev.issues:
-        total.inc((*key, label(bot, "issue_type", i.issue_type), i.severity), float(i.count))
+        total.inc((*key, label(bot, "issue_type", i.issue_type), i.severity), count(i.count))
 
 
 def _error(a: Aggregator, ev: Error, now: float, seed: bool) -> None:
