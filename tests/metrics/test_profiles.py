@@ -3,6 +3,8 @@ metrics, unfilled orders, forgetting a bot, and inputs a hostile bot could send.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -12,9 +14,11 @@ from tradewire.consumers.metrics import (
     Aggregator,
     Limits,
     MetricsConfig,
+    load_metrics_config,
     resolve_profiles,
 )
 from tradewire.consumers.metrics._profiles import SEED_PROFILES
+from tradewire.consumers.runtime import ConfigError
 from tradewire.schemas import (
     Account,
     BrokerCall,
@@ -138,8 +142,16 @@ def test_resolve_profiles() -> None:
     resolve_profiles(["tradewire"], metric_prefix="gpt_trader")  # alone it is fine
 
 
-def test_config_takes_a_list_or_a_comma_separated_string() -> None:
+def test_config_takes_a_list_or_a_comma_separated_string(tmp_path: Path) -> None:
     assert MetricsConfig(profiles="tradewire, bot").profile_names() == ["tradewire", "bot"]
+    env = {"TRADEWIRE_METRICS_PROFILES": "gpt_trader,bot"}
+    assert load_metrics_config(None, {}, env).profile_names() == ["gpt_trader", "bot"]
+    toml = tmp_path / "m.toml"
+    toml.write_text('[metrics]\nprofiles = ["tradewire", "coinbase_trader"]\n')
+    config = load_metrics_config(toml, {}, {})
+    assert [p.name for p in config.profile_set()] == ["tradewire", "coinbase_trader"]
+    with pytest.raises(ConfigError, match="profiles: unknown profile 'nope'"):
+        load_metrics_config(None, {"profiles": "nope"}, {})
     assert [p.name for p in MetricsConfig(profiles=["all"]).profile_set()][-1] == "traderagent"
     with pytest.raises(ValueError, match="profiles: unknown profile 'x'"):
         MetricsConfig(profiles="x")
