@@ -68,6 +68,7 @@ CASES = [
     ("store", ["--max-batch", "77"], "max_batch", 77),
     ("store", ["--max-wait-s", "0.25"], "max_wait_s", 0.25),
     ("metrics", ["--metric-prefix", "gpt_trader"], "metric_prefix", "gpt_trader"),
+    ("metrics", ["--profiles", "tradewire,bot"], "profiles", "tradewire,bot"),
     ("alerts", ["--rules", "RULES"], "rules", "RULES"),
 ]
 
@@ -170,6 +171,7 @@ SIMULATE_CASES: list[tuple[list[str], str, object]] = [
     (["--duration", "0.5"], "duration", 0.5),
     (["--seed", "42"], "seed", 42),
     (["--root", "fleet-q"], "root", "fleet-q"),
+    (["--scenario", "incidents", "--bots", "6"], "scenario", "incidents"),
     *[
         ([f"--{name.replace('_', '-')}-rate", "0.5"], f"faults.{name}", 0.5)
         for name in vars(FaultRates())

@@ -101,7 +101,30 @@ async def test_simulated_fleet_lands_in_stream_exactly_once(
     assert set(stored) == result.ids and max(stored.values()) == 1
 
 
-@pytest.mark.parametrize("kw", [{"bots": 0}, {"rate": 0}, {"rate": -1}, {"duration": -1}])
-def test_bad_simulation_config(kw: dict[str, float]) -> None:
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"bots": 0},
+        {"rate": 0},
+        {"rate": -1},
+        {"duration": -1},
+        {"scenario": "chaos"},
+        {"scenario": "incidents", "bots": 4},  # four in trouble and none calm
+    ],
+)
+def test_bad_simulation_config(kw: dict[str, object]) -> None:
     with pytest.raises(ValueError, match="must be"):
         SimulationConfig(**kw)  # type: ignore[arg-type]
+
+
+def test_incident_roles_go_to_the_first_bots() -> None:
+    config = SimulationConfig(bots=6, scenario="incidents")
+    assert config.roles() == {
+        "sim-bot-1": "risk",
+        "sim-bot-2": "broker",
+        "sim-bot-3": "feed",
+        "sim-bot-4": "halted",
+    }
+    models = config.models()
+    assert [type(m).__name__ for m in models] == ["IncidentModel"] * 4 + ["BotModel"] * 2
+    assert SimulationConfig(bots=6).roles() == {}

@@ -58,14 +58,16 @@ async def test_promtool_accepts_a_simulated_runs_output(
     assert promtool is not None
     config = SimulationConfig(bots=3, rate=400, duration=1.5, seed=3)
     result = await run_simulation(nats_server.url, config, tmp_path)
-    await wait_until(lambda: sum(metrics.agg.events_total.values.values()) >= result.emitted)
+    await wait_until(
+        lambda: sum(metrics.agg.families["pipeline_events_total"].values.values()) >= result.emitted
+    )
     code, ctype, body = await asyncio.to_thread(get, metrics, "/metrics")
     assert code == 200 and ctype.startswith("text/plain; version=0.0.4")
     check = subprocess.run(
         [promtool, "check", "metrics"], input=body, capture_output=True, check=False
     )
     assert check.returncode == 0, check.stdout + check.stderr
-    assert sum(metrics.agg.events_total.values.values()) == result.emitted
+    assert sum(metrics.agg.families["pipeline_events_total"].values.values()) == result.emitted
     code, ctype, body = await asyncio.to_thread(
         get, metrics, "/metrics", "application/openmetrics-text; version=1.0.0"
     )
@@ -113,19 +115,45 @@ async def test_restart_neither_replays_nor_double_counts_and_seeds_gauges(
     await account(1, 100.0)  # history before the service ever ran
     service, task = await start(nats_server.url)
     assert service.seeded == 1
-    assert service.agg.equity.values == {("r1",): 100.0}  # gauge seeded
-    assert service.agg.events_total.values == {}  # ... but no history counted
+    assert service.agg.families["equity_dollars"].values == {("r1",): 100.0}  # gauge seeded
+    assert service.agg.families["pipeline_events_total"].values == {}  # ... but no history counted
     await account(2, 110.0)
-    await wait_until(lambda: service.agg.events_total.values.get(("r1", "account")) == 1)
+    await wait_until(
+        lambda: service.agg.families["pipeline_events_total"].values.get(("r1", "account")) == 1
+    )
     service.stop()
     await task
     await account(3, 120.0)  # while it is down
     again, task = await start(nats_server.url)
-    await wait_until(lambda: again.agg.events_total.values.get(("r1", "account")) == 1)
-    assert again.agg.equity.values == {("r1",): 120.0}
+    await wait_until(
+        lambda: again.agg.families["pipeline_events_total"].values.get(("r1", "account")) == 1
+    )
+    assert again.agg.families["equity_dollars"].values == {("r1",): 120.0}
     await account(4, 130.0)  # handled after anything a replay would have delivered first
-    await wait_until(lambda: again.agg.equity.values == {("r1",): 130.0})
+    await wait_until(lambda: again.agg.families["equity_dollars"].values == {("r1",): 130.0})
     # Only what it had not seen: 2 was acked before the restart, 1 is history.
-    assert again.agg.events_total.values == {("r1", "account"): 2}
+    assert again.agg.families["pipeline_events_total"].values == {("r1", "account"): 2}
     again.stop()
     await task
+
+
+async def test_each_configured_profile_has_its_own_path(nats_server: EmbeddedNats) -> None:
+    service, task = await start(nats_server.url, profiles="tradewire,bot")
+    try:
+        service.agg.apply(_account("p1", 5.0))
+        code, _, both = await asyncio.to_thread(get, service, "/metrics")
+        assert code == 200
+        assert b'tradewire_equity_dollars{bot="p1"} 5.0' in both
+        assert b'bot_portfolio_value_usdt{bot="p1"} 5.0' in both
+        code, _, one = await asyncio.to_thread(get, service, "/metrics/traderagent")
+        assert code == 200 and b"traderagent_portfolio_value" in one
+        assert b"tradewire_" not in one
+        code, _, _ = await asyncio.to_thread(get, service, "/metrics/gpt_trader")
+        assert code == 404  # not configured
+    finally:
+        service.stop()
+        await task
+
+
+def _account(bot: str, equity: float) -> Account:
+    return Account(equity=equity, id=f"{bot}-1", bot=bot, run="r", seq=1, ts=1.7e9)

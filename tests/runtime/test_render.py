@@ -7,6 +7,7 @@ import gzip
 import threading
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 from nats.aio.client import Client
@@ -14,7 +15,9 @@ from nats.aio.client import Client
 from tests.waiting import wait_until
 from tradewire.consumers.embedded import EmbeddedNats
 from tradewire.consumers.metrics import MetricsConfig, MetricsService
-from tradewire.consumers.runtime import Family, Frozen, Registry, _service, accepts_gzip, exposition
+from tradewire.consumers.metrics._exposition import Exposition
+from tradewire.consumers.metrics._exposition import Frozen as FleetFrozen
+from tradewire.consumers.runtime import Family, Frozen, Registry, accepts_gzip, exposition
 from tradewire.schemas import Heartbeat, Subjects, encode
 
 
@@ -62,13 +65,14 @@ async def test_acks_flow_while_a_scrape_is_being_formatted(
     """The formatting is held until events published meanwhile are aggregated and acked:
     on the event loop it would hold the loop too, and this would never finish."""
     formatting, finish = threading.Event(), threading.Event()
+    write = Exposition.write
 
-    def slow_exposition(frozen: list[Frozen], *, openmetrics: bool = False) -> str:
+    def slow_write(self: Exposition, frozen: FleetFrozen, **kw: Any) -> str:
         formatting.set()
         finish.wait(30)
-        return exposition(frozen, openmetrics=openmetrics)
+        return write(self, frozen, **kw)
 
-    monkeypatch.setattr(_service, "exposition", slow_exposition)
+    monkeypatch.setattr(Exposition, "write", slow_write)
     svc = MetricsService(MetricsConfig(nats_url=nats_server.url, http_port=0))
     task = await svc.start(20)
     assert svc.http is not None and svc.consumer is not None

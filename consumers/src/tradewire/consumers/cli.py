@@ -35,7 +35,14 @@ from .import_cli import (
 )
 from .metrics import MetricsConfig, MetricsService, load_metrics_config
 from .report import build_report, render_html, render_json, render_text
-from .simulate import FaultRates, SimulationConfig, print_progress, run_simulation
+from .simulate import (
+    ROLE_SUMMARY,
+    SCENARIOS,
+    FaultRates,
+    SimulationConfig,
+    print_progress,
+    run_simulation,
+)
 from .sql_client import (
     add_store_arguments,
     format_result,
@@ -51,6 +58,7 @@ __all__ = ["build_parser", "main"]
 
 _EPILOG_SIM = """example:
   tradewire simulate --bots 10 --rate 100 --duration 30 --seed 7
+  tradewire simulate --scenario incidents --duration 600   # every seed alert fires
   tradewire simulate --nats-url nats://127.0.0.1:4222 --duration 0   # until Ctrl-C"""
 _EPILOG_TAIL = """example:
   tradewire tail --nats-url nats://127.0.0.1:4222 --bot sim-bot-1 --kind order"""
@@ -131,6 +139,14 @@ def _add_fleet(p: argparse.ArgumentParser, duration: float) -> None:
         help=f"seconds to run, 0 = until Ctrl-C (default {duration:g})",
     )
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    p.add_argument(
+        "--scenario",
+        choices=SCENARIOS,
+        default="calm",
+        help="calm (default), or incidents: four bots in trouble (risk limits, a slow and "
+        "refusing exchange, a failing market-data feed, a dead bot) cross every seed "
+        "alert threshold, the rest stay calm; needs --bots 5 or more",
+    )
     for name, default in vars(FaultRates()).items():
         p.add_argument(
             f"--{name.replace('_', '-')}-rate",
@@ -237,9 +253,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = _service(serve_sub, "metrics", "fleet events as Prometheus metrics", 8202)
     m.add_argument(
+        "--profiles",
+        help="naming sets to expose at once, comma-separated: tradewire, gpt_trader, "
+        "coinbase_trader, traderagent (or bot), all (default tradewire); each seed's "
+        "dashboards and rules work against its own (docs/metrics.md)",
+    )
+    m.add_argument(
         "--metric-prefix",
-        help="metric name prefix (default tradewire; "
-        "gpt_trader makes the GPT-Trader playbook's PromQL work)",
+        help="prefix of the tradewire profile's names (default tradewire)",
     )
 
     p = _command(sub, "report", "reports from the store", _EPILOG_REPORT)
@@ -313,12 +334,15 @@ def _sim_config(args: argparse.Namespace, subjects: Subjects) -> SimulationConfi
         seed=args.seed,
         faults=faults,
         root=subjects.root,
+        scenario=args.scenario,
     )
 
 
 async def _simulate(args: argparse.Namespace, subjects: Subjects) -> int:
 
     config = _sim_config(args, subjects)
+    for bot, role in config.roles().items():
+        print(f"{bot}: {role} incident ({ROLE_SUMMARY[role]})", file=sys.stderr)
     with nats_url(args.nats_url) as url:
         nc = await connect_client(url, name="tradewire-simulate")
         await ensure_events_stream(nc, subjects)

@@ -250,7 +250,7 @@ class _Demo:
             await watcher
         after = (await js.stream_info(subjects.events_stream)).state.messages
         await asyncio.sleep(0.2)  # the metrics consumer batches for up to 50 ms
-        equity = {k[0]: v for k, v in metrics.agg.equity.values.items()}
+        equity = {k[0]: v for k, v in metrics.agg.families["equity_dollars"].values.items()}
         print(
             "equity by bot (from the metrics service): "
             + ", ".join(f"{b} {v:,.2f}" for b, v in sorted(equity.items()))

@@ -334,6 +334,7 @@ class Emitter:
         positions: list[Position] | None = None,
         open_orders: int | None = None,
         fee_tier: str = "",
+        limit_remaining: float | None = None,
     ) -> Account:
         return self.emit(
             Account(
@@ -346,6 +347,7 @@ class Emitter:
                 positions=positions or [],
                 open_orders=open_orders,
                 fee_tier=fee_tier,
+                limit_remaining=limit_remaining,
             )
         )
 

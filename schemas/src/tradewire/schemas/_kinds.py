@@ -210,6 +210,8 @@ class Account(Envelope, tag="account", kw_only=True):
     positions: list[Position] = msgspec.field(default_factory=list)
     open_orders: Count | None = None
     fee_tier: Label = ""
+    # What the exchange still lets the account trade (its trading limit), in USD.
+    limit_remaining: NonNegative | None = None
 
 
 class Mark(Envelope, tag="mark", kw_only=True):

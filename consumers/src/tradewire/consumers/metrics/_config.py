@@ -11,6 +11,8 @@ import msgspec
 from tradewire.consumers.runtime import load_config
 from tradewire.schemas import DEFAULT_ROOT, Subjects
 
+from ._profiles import Profile, resolve_profiles
+
 __all__ = ["MetricsConfig", "load_metrics_config"]
 
 
@@ -20,7 +22,10 @@ class MetricsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     durable: str = ""  # default: <root>-metrics
     http_host: str = "127.0.0.1"
     http_port: int = 8202
-    metric_prefix: str = "tradewire"
+    metric_prefix: str = "tradewire"  # the prefix of the tradewire profile's names
+    # Naming sets exposed at once: tradewire, gpt_trader, coinbase_trader, bot,
+    # traderagent, or all; a list, or one string separated by commas (env vars, flags).
+    profiles: str | list[str] = "tradewire"
     alerts_bucket: str = ""  # where the alerts service keeps what fires; default <root>_alerts
     max_batch: int = 5000
     max_wait_s: float = 0.05  # metrics should move within a scrape, not a second
@@ -29,6 +34,8 @@ class MetricsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_bots: int = 5000
     bot_down_after_s: float = 120.0
     ws_stale_after_s: float = 60.0
+    ws_heartbeat_stale_after_s: float = 30.0
+    unfilled_order_after_s: float = 300.0  # an order open this long counts as unfilled
     signal_window_s: float = 300.0
     order_error_rate_warn: float = 0.05
     order_error_rate_crit: float = 0.15
@@ -55,6 +62,8 @@ class MetricsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             "max_label_values": self.max_label_values >= 1,
             "max_bots": self.max_bots >= 1,
             "signal_window_s": self.signal_window_s > 0,
+            "unfilled_order_after_s": self.unfilled_order_after_s > 0,
+            "ws_heartbeat_stale_after_s": self.ws_heartbeat_stale_after_s > 0,
         }
         for name in (
             "order_error_rate",
@@ -68,6 +77,17 @@ class MetricsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
             raise ValueError(f"out of range: {', '.join(bad)}")
+        self.profile_set()  # raises on an unknown profile or a name two would expose
+
+    def profile_names(self) -> list[str]:
+        names = self.profiles.split(",") if isinstance(self.profiles, str) else self.profiles
+        return [n.strip() for n in names if n.strip()]
+
+    def profile_set(self) -> list[Profile]:
+        try:
+            return resolve_profiles(self.profile_names(), self.metric_prefix)
+        except ValueError as exc:
+            raise ValueError(f"profiles: {exc}") from None
 
     def thresholds(self) -> dict[str, tuple[float, float]]:
         names = (

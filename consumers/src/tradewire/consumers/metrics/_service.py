@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -13,12 +14,14 @@ from nats.js.kv import KeyValue
 
 from tradewire.consumers.alerts import FIRING_KEY
 from tradewire.consumers.runtime import (
+    OPENMETRICS,
+    TEXT,
     Acks,
     Check,
     ConsumerService,
     Delivery,
-    Registry,
     Route,
+    exposition,
     read_history,
 )
 from tradewire.publisher import ensure_events_stream
@@ -26,7 +29,9 @@ from tradewire.schemas import AlertChange, Event, EventError, decode
 
 from ._aggregator import Aggregator, Limits, Window
 from ._config import MetricsConfig
+from ._exposition import Exposition
 from ._signals import signals, summarize
+from ._snapshot import snapshot
 
 __all__ = ["MetricsService"]
 
@@ -41,15 +46,19 @@ class MetricsService(ConsumerService):
         super().__init__(config)
         self.config = config
         self.agg = Aggregator(
-            config.metric_prefix,
             Limits(
                 max_label_values=config.max_label_values,
                 max_bots=config.max_bots,
                 bot_down_after_s=config.bot_down_after_s,
                 ws_stale_after_s=config.ws_stale_after_s,
+                ws_heartbeat_stale_after_s=config.ws_heartbeat_stale_after_s,
+                unfilled_order_after_s=config.unfilled_order_after_s,
             ),
+            Window(config.signal_window_s),
         )
-        self.agg.window = Window(config.signal_window_s)
+        # One aggregation, shown under every configured naming profile.
+        self.profiles = config.profile_set()
+        self.exposition = Exposition(self.agg, self.profiles)
         self.seeded = 0
         self._alerts_kv: KeyValue | None = None
 
@@ -67,9 +76,10 @@ class MetricsService(ConsumerService):
             try:
                 event = self._decode(d)
             except EventError as exc:
-                agg.quarantined.inc((exc.reason,))
+                agg.families["pipeline_quarantined_total"].inc((exc.reason,))
                 continue
             agg.apply(event, now)
+        agg.tick(now)
         return Acks(ack=list(batch))
 
     async def seed(self) -> int:
@@ -94,13 +104,36 @@ class MetricsService(ConsumerService):
     async def before_scrape(self) -> None:
         if self.nc is not None and self.nc.is_connected:
             await self._read_alerts()
+        self.agg.tick(time.time())
 
-    def registries(self) -> list[Registry]:
-        """The fleet's metrics, then this service's own pipeline metrics."""
-        return [self.agg.registry, self.registry]
+    async def _metrics(
+        self, headers: dict[str, str], only: str | None = None
+    ) -> tuple[int, str, bytes]:
+        """The fleet under each profile (or ``only`` one), then this service's own pipeline
+        series; values are copied on the loop and formatted in a worker thread."""
+        await self.before_scrape()
+        om = "application/openmetrics-text" in headers.get("accept", "")
+        now = time.time()
+        fleet = self.exposition.freeze(now)
+        own = self.registry.snapshot(now) if only is None else []
+
+        def write() -> bytes:
+            text = self.exposition.write(fleet, openmetrics=om, only=only)
+            if own:  # one exposition: the fleet's EOF marker moves after our own series
+                text = text.removesuffix("# EOF\n") + exposition(own, openmetrics=om)
+            return text.encode()
+
+        return 200, OPENMETRICS if om else TEXT, await asyncio.to_thread(write)
+
+    def _profile_route(self, name: str) -> Route:
+        async def route(headers: dict[str, str]) -> tuple[int, str, bytes]:
+            return await self._metrics(headers, name)
+
+        return route
 
     async def _metrics_json(self, headers: dict[str, str]) -> tuple[int, str, bytes]:
-        return 200, "application/json", json.dumps(self.agg.snapshot(time.time())).encode()
+        data = snapshot(self.agg, time.time(), self.config.metric_prefix)
+        return 200, "application/json", json.dumps(data).encode()
 
     async def refresh(self) -> None:
         consumer = self.consumer
@@ -124,7 +157,9 @@ class MetricsService(ConsumerService):
 
     # -- lifecycle --------------------------------------------------------------------------
     def routes(self) -> dict[str, Route]:
-        return {**super().routes(), "/metrics.json": self._metrics_json}
+        """``/metrics`` (every configured profile), ``/metrics/<profile>`` (one), JSON."""
+        per_profile = {f"/metrics/{p.name}": self._profile_route(p.name) for p in self.profiles}
+        return {"/metrics": self._metrics, **per_profile, "/metrics.json": self._metrics_json}
 
     async def setup(self) -> None:
         assert self.nc is not None

@@ -75,6 +75,20 @@ class Histogram:
         self.count += 1
         self.sum += value
 
+    def merge(self, other: Histogram) -> None:
+        """Add ``other``'s observations (same buckets): a sum over dropped labels."""
+        counts = self.counts
+        for i, c in enumerate(other.counts):
+            counts[i] += c
+        self.count += other.count
+        self.sum += other.sum
+
+    def copy(self) -> Histogram:
+        """A copy that later observations do not change (a scrape's snapshot)."""
+        h = Histogram.__new__(Histogram)
+        h.buckets, h.counts, h.count, h.sum = self.buckets, self.counts[:], self.count, self.sum
+        return h
+
     def cumulative(self) -> list[int]:
         out, total = [], 0
         for c in self.counts:
@@ -85,7 +99,11 @@ class Histogram:
 
 @dataclass
 class Family:
-    """One metric name: its type, label names, help, and where its values come from."""
+    """One metric name: its type, label names, help, and where its values come from.
+
+    Every family whose first label is ``bot`` holds per-bot series; ``forget_bot``
+    removes them.
+    """
 
     name: str
     kind: Kind
@@ -116,6 +134,14 @@ class Family:
         """Forget a bot's series (e.g. positions that closed), optionally keeping some."""
         for key in [k for k in self.values if k[0] == bot and not (keep and keep(k))]:
             del self.values[key]
+
+    def forget_bot(self, bot: str) -> None:
+        """Forget every series of ``bot``, histograms included."""
+        if not self.labels or self.labels[0] != "bot":
+            return
+        self.drop_bot(bot)
+        for key in [k for k in self.hists if k[0] == bot]:
+            del self.hists[key]
 
     def samples(self, now: float) -> Iterable[tuple[Labels, float]]:
         if self.computed is not None:

@@ -1,7 +1,9 @@
 """A simulated fleet of trading bots (``tradewire simulate``)."""
 
+from ._incidents import ROLE_SUMMARY, ROLES, IncidentModel
 from ._model import BotModel, FaultRates, PositionBook
 from ._runner import (
+    SCENARIOS,
     Progress,
     SimulationConfig,
     SimulationResult,
@@ -10,8 +12,12 @@ from ._runner import (
 )
 
 __all__ = [
+    "ROLES",
+    "ROLE_SUMMARY",
+    "SCENARIOS",
     "BotModel",
     "FaultRates",
+    "IncidentModel",
     "PositionBook",
     "Progress",
     "SimulationConfig",

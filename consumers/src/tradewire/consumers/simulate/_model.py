@@ -70,6 +70,8 @@ DQ_ISSUES = ("gap", "spike", "volume_anomaly")
 FEE_RATE = 0.0006
 HEARTBEAT_EVERY = 10  # cycles
 SNAPSHOT_EVERY = 5  # cycles
+# The exchange's request window; a calm bot never uses more than half of it.
+RATE_LIMIT = 1000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,7 +85,8 @@ class FaultRates:
     ws_reconnect: float = 0.01
     data_quality_issue: float = 0.05
     cycle_error: float = 0.01
-    preview_failure: float = 0.03
+    # Any failed preview fires GPT-Trader's CoinbaseTraderPreviewFailures: calm bots have none.
+    preview_failure: float = 0.0
     decision_blocked: float = 0.05
     stale_mark: float = 0.002
     unfilled_order: float = 0.05
@@ -129,7 +132,7 @@ class BotModel:
         # The kinds added later draw from their own generator, so the first one's
         # sequence (and every number it produced before) stays as it was.
         self.rng2 = random.Random(f"{self.seed}:{self.bot}:2")
-        self.rate_limit = 100
+        self.rate_limit = RATE_LIMIT
         n = self.rng.randint(2, 4)
         self.symbols = sorted(self.rng.sample(SYMBOLS, n))
         self.marks = {s: START_PRICES[s] for s in self.symbols}
@@ -230,11 +233,13 @@ class BotModel:
             out.append(StaleMark(symbol=s, age_s=round(r.uniform(31, 90), 1), threshold_s=30.0))
         if self.cycles % SNAPSHOT_EVERY == 0:
             out += [GuardCheck(guard=g, category=c) for g, c in GUARDS]
-            qty = sum(abs(b.qty) for b in self.books.values())
             out += [
                 Metric(name="grid_levels_active", value=float(r.randint(4, 12))),
                 Metric(name="dca_steps_active", value=float(r.randint(0, 5))),
-                Metric(name="position_size_base", value=qty, unit="base"),
+                # Position sizes come from account snapshots; this one is the strategy's.
+                Metric(
+                    name="dca_safety_orders_filled", value=float(self.cycles % 2), type="counter"
+                ),
                 Metric(name="signals_total", value=1.0, type="counter"),
             ]
         return out
@@ -299,7 +304,7 @@ class BotModel:
         ]
         if not ok:
             return out
-        self.rate_limit = self.rate_limit - 1 if self.rate_limit > 1 else 100
+        self.rate_limit = self.rate_limit - 1 if self.rate_limit > RATE_LIMIT // 2 else RATE_LIMIT
         out.append(order("submitted", decision_id=decision, strategy="sim"))
         if rng.random() < f.reject:
             reason = rng.choice(REJECT_REASONS)
@@ -321,27 +326,14 @@ class BotModel:
                 endpoint="/orders",
                 symbol=s,
                 rate_limit_remaining=self.rate_limit,
-                rate_limit_limit=100,
+                rate_limit_limit=RATE_LIMIT,
             )
         )
         filled = round(qty * rng.uniform(0.3, 0.9), 6) if rng.random() < f.partial else qty
         price = mark * (1 + rng.gauss(0.0, 0.0003))
-        fee = filled * price * FEE_RATE
-        realized = book.apply(side, filled, price)
-        self.realized += realized
-        self.fees += fee
-        out.append(
-            Fill(
-                symbol=s,
-                side=side,
-                qty=filled,
-                price=price,
-                order_id=oid,
-                fee=fee,
-                realized_pnl=realized,
-                liquidity="taker",
-            )
-        )
+        fill = self._execute(s, side, filled, price, order_id=oid, liquidity="taker")
+        fee = fill.fee
+        out.append(fill)
         out.append(
             order(
                 "filled" if filled == qty else "partially_filled",
@@ -366,6 +358,17 @@ class BotModel:
             )
         return out
 
+    def _execute(self, symbol: str, side: Side, qty: float, price: float, **more: str) -> Fill:
+        """A fill: the book moves, its PnL is realized and its fee paid."""
+        fee = qty * price * FEE_RATE
+        realized = self.books[symbol].apply(side, qty, price)
+        self.realized += realized
+        self.fees += fee
+        return msgspec.structs.replace(
+            Fill(symbol=symbol, side=side, qty=qty, price=price, fee=fee, realized_pnl=realized),
+            **more,
+        )
+
     def _guard(self) -> list[Envelope]:
         guard, category = self.rng.choice(GUARDS)
         out: list[Envelope] = []
@@ -385,9 +388,8 @@ class BotModel:
             ),
         ]
 
-    def _snapshots(self) -> list[Envelope]:
-        rng, f = self.rng, self.faults
-        out: list[Envelope] = []
+    def _account(self, **more: int | float | str | None) -> Account:
+        """The account as the books say; ``more`` sets the optional fields."""
         equity = self.equity()
         self.peak_equity = max(self.peak_equity, equity)
         positions = [
@@ -403,7 +405,7 @@ class BotModel:
             for s, b in self.books.items()
             if b.qty
         ]
-        out.append(
+        return msgspec.structs.replace(
             Account(
                 equity=equity,
                 cash=self.initial_equity + self.realized - self.fees,
@@ -411,10 +413,27 @@ class BotModel:
                 unrealized_pnl=self.unrealized(),
                 fees=self.fees,
                 positions=positions,
-                open_orders=sum(1 for b in self.books.values() if b.qty) % 3,
                 fee_tier="advanced_1",
-            )
+            ),
+            **more,
         )
+
+    def _risk(self) -> Risk:
+        equity = self.equity()
+        loss = max(0.0, self.initial_equity - equity)
+        return Risk(
+            daily_loss=loss,
+            daily_loss_limit=0.05 * self.initial_equity,
+            drawdown_pct=100.0 * (self.peak_equity - equity) / self.peak_equity,
+            exposure_usd=self.exposure(),
+            circuit_breaker=self.breaker,
+            reduce_only=loss > 0.04 * self.initial_equity,
+        )
+
+    def _snapshots(self) -> list[Envelope]:
+        rng, f = self.rng, self.faults
+        open_orders = sum(1 for b in self.books.values() if b.qty) % 3
+        out: list[Envelope] = [self._account(open_orders=open_orders)]
         if self.breaker == "open":
             self.breaker = "half_open"
             out.append(
@@ -429,17 +448,7 @@ class BotModel:
         elif self.breaker == "half_open":
             self.breaker = "closed"
             out.append(Health(status="healthy", component="strategy", message="breaker closed"))
-        loss = max(0.0, self.initial_equity - equity)
-        out.append(
-            Risk(
-                daily_loss=loss,
-                daily_loss_limit=0.05 * self.initial_equity,
-                drawdown_pct=100.0 * (self.peak_equity - equity) / self.peak_equity,
-                exposure_usd=self.exposure(),
-                circuit_breaker=self.breaker,
-                reduce_only=loss > 0.04 * self.initial_equity,
-            )
-        )
+        out.append(self._risk())
         s = rng.choice(self.symbols)
         issues = []
         if rng.random() < f.data_quality_issue * SNAPSHOT_EVERY:
@@ -447,7 +456,8 @@ class BotModel:
                 DataQualityIssue(
                     issue_type=rng.choice(DQ_ISSUES),
                     severity=rng.choice(("low", "medium", "high")),
-                    count=rng.randint(1, 5),
+                    # 1 or 2: the score stays >= 0.8, under every seed's threshold.
+                    count=1 + rng.randint(1, 5) // 5,
                 )
             )
         score = 1.0 - 0.1 * sum(i.count for i in issues)

@@ -13,9 +13,11 @@ from pathlib import Path
 from tradewire.publisher import Publisher, PublisherConfig
 from tradewire.schemas import DEFAULT_ROOT, Subjects, kind_of
 
+from ._incidents import ROLES, IncidentModel, Role
 from ._model import BotModel, FaultRates
 
 __all__ = [
+    "SCENARIOS",
     "Progress",
     "SimulationConfig",
     "SimulationResult",
@@ -24,6 +26,9 @@ __all__ = [
 ]
 
 _TICK_S = 0.02
+# calm: every bot runs with the fault rates. incidents: the first bots each play one
+# incident (simulate/_incidents.py), the others stay calm.
+SCENARIOS = ("calm", "incidents")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,6 +40,7 @@ class SimulationConfig:
     bot_prefix: str = "sim-bot"
     faults: FaultRates = field(default_factory=FaultRates)
     root: str = DEFAULT_ROOT  # the subject root the bots publish under
+    scenario: str = "calm"
 
     def __post_init__(self) -> None:
         if not 1 <= self.bots <= 10_000:
@@ -43,11 +49,33 @@ class SimulationConfig:
             raise ValueError("rate must be > 0 and <= 100000 events/s per bot")
         if self.duration < 0:
             raise ValueError("duration must be >= 0")
+        if self.scenario not in SCENARIOS:
+            raise ValueError(f"scenario must be one of {', '.join(SCENARIOS)}: {self.scenario!r}")
+        if self.scenario == "incidents" and self.bots <= len(ROLES):
+            raise ValueError(
+                f"the incidents scenario must be given {len(ROLES) + 1} bots or more "
+                f"({len(ROLES)} in trouble, the rest calm): bots {self.bots}"
+            )
         Subjects(self.root)  # raises on a bad root
 
     def bot_ids(self) -> list[str]:
         width = len(str(self.bots))
         return [f"{self.bot_prefix}-{i:0{width}d}" for i in range(1, self.bots + 1)]
+
+    def roles(self) -> dict[str, Role]:
+        """Bot id -> the incident it plays (``incidents`` scenario; the rest are calm)."""
+        if self.scenario != "incidents":
+            return {}
+        return dict(zip(self.bot_ids(), ROLES, strict=False))
+
+    def models(self) -> list[BotModel]:
+        roles = self.roles()
+        return [
+            IncidentModel(bot, self.seed, self.faults, role=roles[bot])
+            if bot in roles
+            else BotModel(bot, self.seed, self.faults)
+            for bot in self.bot_ids()
+        ]
 
 
 @dataclass(frozen=True)
@@ -106,7 +134,7 @@ async def run_simulation(
 ) -> SimulationResult:
     """Emit the fleet's events at ``rate`` per bot for ``duration`` s, then flush and close."""
     ids = config.bot_ids()
-    models = [BotModel(bot, config.seed, config.faults) for bot in ids]
+    models = config.models()
     # The model sends its own heartbeats and lifecycle events (deterministic per seed).
     pub_config = PublisherConfig(
         url=url, root=config.root, heartbeat_interval_s=0, lifecycle_events=False
@@ -124,7 +152,10 @@ async def run_simulation(
         target = config.rate * elapsed
         for i, (model, pub) in enumerate(zip(models, pubs, strict=True)):
             while emitted[i] < target:
-                for event in model.cycle():
+                events = model.cycle()
+                if not events:
+                    break  # a bot with nothing to say (the halted one): try next tick
+                for event in events:
                     pub.emit(event)
                     emitted[i] += 1
                     result.by_kind[kind_of(event)] += 1

@@ -92,6 +92,7 @@ COLUMN_DOCS: dict[str, str] = {
     "rate_limit_limit": "requests allowed in the exchange's rate-limit window",
     "open_orders": "orders open at the exchange",
     "fee_tier": "the account's fee tier",
+    "limit_remaining": "trading limit left at the exchange, USD",
     "last_message_ts": "when the bot last got a market-data message (bot clock)",
     "last_heartbeat_ts": "when the bot last got a feed heartbeat (bot clock)",
     "last_close_ts": "when the feed last closed (bot clock)",
