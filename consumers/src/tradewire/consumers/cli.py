@@ -30,6 +30,7 @@ from .metrics import MetricsConfig, MetricsService, load_metrics_config
 from .report import build_report, render_html, render_json, render_text
 from .simulate import FaultRates, SimulationConfig, print_progress, run_simulation
 from .sql_client import format_result, open_runner, query
+from .stack_cli import add_stack_commands, run_stack_command
 from .store import ConfigError, QueryError, StoreConfig, StoreService, load_store_config
 from .stream_cli import add_stream_commands, run_stream_command
 from .tail import tail
@@ -202,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_alerts_commands(sub)
     add_rules_commands(sub)
     add_stream_commands(sub)
+    add_stack_commands(sub)
 
     m = _service(serve_sub, "metrics", "fleet events as Prometheus metrics", 8202)
     m.add_argument(
@@ -441,6 +443,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_rules_command(args)
         if args.command == "stream":
             return run_stream_command(args)
+        if args.command == "stack":
+            return run_stack_command(args)
         if args.command == "import":
             return asyncio.run(_import(args))
         if args.command == "report":
