@@ -99,7 +99,10 @@ def render_alertmanager(
         return text
 
     data = _strings(_load(source), lambda s: move_secret(_addresses(ports)(s)))
-    data.setdefault("global", {}).update(over.am_global)
+    # true/false become booleans (smtp_require_tls); every other value stays a string.
+    data.setdefault("global", {}).update(
+        {k: {"true": True, "false": False}.get(v, v) for k, v in over.am_global.items()}
+    )
     route = data.setdefault("route", {})
     if over.group_wait:
         route["group_wait"] = over.group_wait
