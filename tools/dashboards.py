@@ -9,7 +9,6 @@ writes them to ``compose/grafana/dashboards/``; a test fails when the files drif
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 from grafana_foundation_sdk.builders import dashboard as db
@@ -18,7 +17,7 @@ from grafana_foundation_sdk.builders.common import GraphThresholdsStyleConfig
 from grafana_foundation_sdk.models import dashboard as model
 from grafana_foundation_sdk.models.common import GraphThresholdsStyleMode
 
-from tools.metric_names import METRICS, pending_names
+from tools.metric_names import METRICS, pending_names, waiting_for
 
 __all__ = ["DASHBOARDS", "DATASOURCE_UID", "build_all"]
 
@@ -44,7 +43,7 @@ def _query(i: int, expr: str, legend: str) -> prometheus.Dataquery:
 
 def _describe(panel: Panel, text: str, exprs: list[str]) -> None:
     waits = pending_names()
-    missing = sorted({name for e in exprs for name in waits if re.search(rf"\b{name}\b", e)})
+    missing = sorted({name for e in exprs for name in waiting_for(e)})
     notes = [text] if text else []
     notes += [f"No data until {waits[name]} provides `{name}`." for name in missing]
     if notes:

@@ -12,9 +12,10 @@ fails and says which entry to flip (set ``pending`` to "").
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-__all__ = ["METRICS", "Metric", "pending_names"]
+__all__ = ["JOBS_WITHOUT_METRICS", "METRICS", "Metric", "pending_names", "waiting_for"]
 
 ISSUE_10 = "the metrics service's new families (issue 10, seed conformance)"
 SCENARIO = "a simulator scenario that produces it (issue 10's incident scenario)"
@@ -111,3 +112,14 @@ METRICS: dict[str, Metric] = {
 def pending_names() -> dict[str, str]:
     """Metric name -> what it waits for, for every pending entry."""
     return {m.name: m.pending for m in METRICS.values() if m.pending}
+
+
+def waiting_for(expr: str) -> list[str]:
+    """The pending names a PromQL expression reads (histograms by their series too)."""
+    return sorted(
+        name for name in pending_names() if re.search(rf"\b{name}(?:_bucket|_sum|_count)?\b", expr)
+    )
+
+
+# Prometheus jobs whose target serves no /metrics yet (Prometheus sees them down).
+JOBS_WITHOUT_METRICS = {"tradewire-store": RUNTIME, "tradewire-alerts": RUNTIME}
