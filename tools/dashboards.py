@@ -141,6 +141,12 @@ def _hq(q: float, metric: str, by: str, sel: str = B) -> str:
     return f"histogram_quantile({q}, sum by ({by}, le) (rate({metric}_bucket{sel}[{RATE}])))"
 
 
+def pnl_breakdown(legend: str = "") -> list[tuple[str, str]]:
+    """Realized, unrealized, funding and total PnL (GPT-Trader's breakdown)."""
+    parts = ("realized", "unrealized", "funding", "total")
+    return [(f"{n(p + '_pnl')}{B}", f"{p}{legend}") for p in parts]
+
+
 def fleet() -> db.Dashboard:
     d = _base("tradewire-fleet", "tradewire / Fleet overview", ["fleet"]).with_variable(
         bot_variable(multi=True)
@@ -235,16 +241,7 @@ def bot() -> db.Dashboard:
     return (
         d.with_row(db.Row("Money"))
         .with_panel(series("Equity", (f"{n('equity')}{B}", "equity"), unit="currencyUSD"))
-        .with_panel(
-            series(
-                "PnL breakdown",
-                (f"{n('realized_pnl')}{B}", "realized"),
-                (f"{n('unrealized_pnl')}{B}", "unrealized"),
-                (f"{n('funding_pnl')}{B}", "funding"),
-                (f"{n('total_pnl')}{B}", "total"),
-                unit="currencyUSD",
-            )
-        )
+        .with_panel(series("PnL breakdown", *pnl_breakdown(), unit="currencyUSD"))
         .with_panel(
             series(
                 "Exposure per symbol",
@@ -433,14 +430,7 @@ def gpt_trader() -> db.Dashboard:
             series("Account Equity", (f"{n('equity')}{B}", by_bot), unit="currencyUSD"), 0, 0, 12, 8
         ),
         at(
-            series(
-                "PnL Breakdown",
-                (f"{n('realized_pnl')}{B}", "realized {{bot}}"),
-                (f"{n('unrealized_pnl')}{B}", "unrealized {{bot}}"),
-                (f"{n('funding_pnl')}{B}", "funding {{bot}}"),
-                (f"{n('total_pnl')}{B}", "total {{bot}}"),
-                unit="currencyUSD",
-            ),
+            series("PnL Breakdown", *pnl_breakdown(" {{bot}}"), unit="currencyUSD"),
             12,
             0,
             12,
@@ -566,12 +556,7 @@ def traderagent() -> db.Dashboard:
             8,
         ),
         at(
-            series(
-                "Realized PnL",
-                (f"{n('realized_pnl')}{B}", "realized {{bot}}"),
-                (f"{n('unrealized_pnl')}{B}", "unrealized {{bot}}"),
-                unit="currencyUSD",
-            ),
+            series("Realized PnL", *pnl_breakdown(" {{bot}}")[:2], unit="currencyUSD"),
             12,
             0,
             12,

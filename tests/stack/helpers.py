@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,16 @@ import yaml
 from tests.conftest import need_external
 from tradewire.consumers.stack import find_compose_dir
 
-__all__ = ["COMPOSE", "compose_config", "free_ports", "run_tool", "tool"]
+__all__ = [
+    "COMPOSE",
+    "cli",
+    "compose_config",
+    "free_ports",
+    "left_behind",
+    "read",
+    "run_tool",
+    "tool",
+]
 
 COMPOSE = find_compose_dir()
 PACKAGES = {
@@ -76,3 +87,30 @@ def free_ports(n: int) -> list[int]:
 
 def read(path: Path) -> Any:
     return yaml.safe_load(path.read_text())
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tradewire.consumers.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+        env=env,
+    )
+
+
+def left_behind(state: Path) -> list[str]:
+    """Processes whose command line names the state dir (none may survive `down`)."""
+    left = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            zombie = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+        except OSError:
+            continue
+        if str(state) in cmd and not zombie:
+            left.append(f"{proc.name}: {cmd[:120]}")
+    return left

@@ -38,7 +38,7 @@ import pytest
 
 from tests.conftest import need_external
 from tests.http_capture import Capture, capture
-from tests.stack.helpers import COMPOSE, free_ports, tool
+from tests.stack.helpers import COMPOSE, cli, free_ports, left_behind, tool
 from tests.waiting import wait_until_sync
 from tools.metric_names import JOBS_WITHOUT_METRICS, waiting_for
 from tradewire.consumers.embedded import NatsServerNotFound, find_nats_server
@@ -76,17 +76,6 @@ def smtp() -> Iterator[tuple[int, list[Any]]]:
         controller.stop()
 
 
-def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tradewire.consumers.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-        env=env,
-    )
-
-
 def get(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=5) as r:
         return json.loads(r.read())
@@ -104,22 +93,6 @@ def post(url: str, body: Any) -> None:
     )
     with urllib.request.urlopen(req, timeout=5):
         pass
-
-
-def _left_behind(state: Path) -> list[str]:
-    """Processes whose command line names the state dir (none may survive `down`)."""
-    left = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():
-            continue
-        try:
-            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            zombie = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-        except OSError:
-            continue
-        if str(state) in cmd and not zombie:
-            left.append(f"{proc.name}: {cmd[:120]}")
-    return left
 
 
 async def _publish_garbage(url: str) -> None:
@@ -300,7 +273,7 @@ def test_stack_pages_and_every_panel_has_data(
             sim.wait(20)
         down = cli("stack", "down", "--state-dir", str(state))
         assert down.returncode == 0, down.stdout + down.stderr
-        assert not _left_behind(state), _left_behind(state)
+        assert not left_behind(state), left_behind(state)
     assert "stopped: node-exporter, prometheus, alertmanager, alerts, metrics, store, nats" in (
         down.stdout
     )
