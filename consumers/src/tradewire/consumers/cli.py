@@ -50,6 +50,7 @@ from .sql_client import (
     query,
     truncation_note,
 )
+from .stack_cli import add_stack_commands, run_stack_command
 from .store import ConfigError, QueryError, StoreConfig, StoreService, load_store_config
 from .stream_cli import add_stream_commands, run_stream_command
 from .tail import tail
@@ -250,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_alerts_commands(sub)
     add_rules_commands(sub)
     add_stream_commands(sub)
+    add_stack_commands(sub)
 
     m = _service(serve_sub, "metrics", "fleet events as Prometheus metrics", 8202)
     m.add_argument(
@@ -473,6 +475,8 @@ def _main(argv: Sequence[str] | None) -> int:
             return run_rules_command(args)
         if args.command == "stream":
             return run_stream_command(args)
+        if args.command == "stack":
+            return run_stack_command(args)
         if args.command == "import":
             return run_import_command(args)
         if args.command == "bridge":
