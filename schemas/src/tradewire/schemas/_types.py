@@ -12,6 +12,8 @@ from msgspec import Meta
 
 __all__ = [
     "BOT_ID_PATTERN",
+    "INT32_MAX",
+    "INT64_MAX",
     "BotId",
     "BreakerState",
     "Count",
@@ -24,9 +26,11 @@ __all__ = [
     "PositionSide",
     "Score",
     "Seconds",
+    "SeqNo",
     "Severity",
     "Side",
     "Text",
+    "Version",
     "WsState",
 ]
 
@@ -41,7 +45,15 @@ Text = Annotated[str, Meta(max_length=8192)]
 NonNegative = Annotated[float, Meta(ge=0)]
 Seconds = Annotated[float, Meta(ge=0, description="a duration in seconds")]
 Score = Annotated[float, Meta(ge=0, le=1)]
-Count = Annotated[int, Meta(ge=0)]
+# Every integer is bounded to what the store's column can hold (BIGINT, or INTEGER for
+# ``v``): JSON allows any number of digits, and an integer past the column's range would
+# otherwise decode and then fail the whole batch's write. The store derives each
+# column's type from these bounds and refuses an unbounded int field.
+INT64_MAX = 2**63 - 1
+INT32_MAX = 2**31 - 1
+Count = Annotated[int, Meta(ge=0, le=INT64_MAX)]
+SeqNo = Annotated[int, Meta(ge=0, le=INT64_MAX, description="1, 2, 3 ... per run")]
+Version = Annotated[int, Meta(ge=1, le=INT32_MAX, description="schema version of the kind")]
 
 Side = Literal["buy", "sell"]
 PositionSide = Literal["long", "short"]
