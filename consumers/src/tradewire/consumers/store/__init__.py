@@ -4,13 +4,15 @@ from ._config import ConfigError, StoreConfig, load_store_config
 from ._service import StoreService
 from ._sql import QueryError, QueryResult, SqlRequest, check_read_only, run_query
 from ._tables import TABLES
-from ._writer import StoreWriter, WriteResult
+from ._writer import Problem, Refused, StoreWriter, WriteResult
 
 __all__ = [
     "TABLES",
     "ConfigError",
+    "Problem",
     "QueryError",
     "QueryResult",
+    "Refused",
     "SqlRequest",
     "StoreConfig",
     "StoreService",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections import defaultdict
-from dataclasses import dataclass
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -18,28 +20,76 @@ from tradewire.schemas import KIND_OF, AlertChange, Envelope, EventError
 from ._tables import (
     ALERTS_ADDED,
     ALERTS_DDL,
+    EVENT_IDS_DDL,
     QUARANTINE_DDL,
+    QUARANTINE_KEY,
     TABLES,
     Table,
     rows_to_arrow,
     views_ddl,
 )
 
-__all__ = ["StoreWriter", "WriteResult"]
+__all__ = ["Problem", "Refused", "StoreWriter", "WriteResult"]
+
+log = logging.getLogger("tradewire.store")
+
+
+@dataclass(frozen=True)
+class Refused:
+    """Why the store itself refuses a message the decoder accepted (see ``quarantine``)."""
+
+    reason: str  # duplicate_id, unstorable, write_failed
+    error: str
+    field: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.reason}: {self.error}"
+
+
+# Why a message goes to quarantine; a plain str is the text of a write_failed.
+Problem = EventError | Refused | str
+_Item = tuple[Delivery, Envelope | Problem]
 
 
 @dataclass
 class WriteResult:
     inserted: int = 0
     duplicates: int = 0
-    quarantined: int = 0
+    quarantined: int = 0  # rows added to quarantine
+    # Messages sent to quarantine by reason: the batch's bad ones and those the writer
+    # refused itself (duplicate_id, unstorable).
+    reasons: Counter[str] = field(default_factory=Counter)
+
+    def add(self, other: WriteResult) -> None:
+        self.inserted += other.inserted
+        self.duplicates += other.duplicates
+        self.quarantined += other.quarantined
+        self.reasons.update(other.reasons)
+
+
+def _reason(problem: Problem) -> str:
+    return "write_failed" if isinstance(problem, str) else problem.reason
+
+
+# Failures of the database, not of a message: splitting the batch would not help.
+_STORE_FAULTS = (
+    OSError,
+    MemoryError,
+    duckdb.IOException,
+    duckdb.FatalException,
+    duckdb.InternalException,
+    duckdb.OutOfMemoryException,
+)
 
 
 class StoreWriter:
     """Owns the read-write DuckDB connection of one store process.
 
-    Dedup is the ``id`` primary key with ``INSERT OR IGNORE``: a redelivered or
-    re-published event is stored once whatever the stream's duplicate window.
+    Exactly once per event id, across kinds: ``event_ids`` holds every stored id and
+    its kind. A redelivered or re-published event (same id and kind) is a duplicate
+    and skipped, whatever the stream's duplicate window; an id already stored as
+    another kind is quarantined as ``duplicate_id``. Each kind table's ``id`` primary
+    key (``INSERT OR IGNORE``) stays as a second guard.
     """
 
     def __init__(self, path: Path, *, threads: int = 2, memory_limit: str = "2GB") -> None:
@@ -65,11 +115,69 @@ class StoreWriter:
         for table in TABLES.values():
             con.execute(table.ddl())
             self._add_columns(table.name, {c.name: c.sql for c in table.columns})
+        self._migrate_quarantine_key()
         con.execute(QUARANTINE_DDL)
         con.execute(ALERTS_DDL)
         self._add_columns("alerts", ALERTS_ADDED)
         for ddl in views_ddl():
             con.execute(ddl)
+        self._create_event_ids()
+
+    def _has_table(self, name: str) -> bool:
+        row = self.con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = ?",
+            [name],
+        ).fetchone()
+        return bool(row and row[0])
+
+    def _create_event_ids(self) -> None:
+        """A file from before ``event_ids`` gets it filled from the stored events, the
+        earliest row (by stream position) of each id deciding its kind."""
+        if self._has_table("event_ids"):
+            return
+        con = self.con
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(EVENT_IDS_DDL)
+            con.execute(
+                "INSERT INTO event_ids SELECT id, arg_min(kind, stream_seq) FROM events GROUP BY id"
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+    def _migrate_quarantine_key(self) -> None:
+        """Files created with ``quarantine`` keyed by ``stream_seq`` alone: a sequence
+        number repeats once the stream is recreated, so rows are copied into the table
+        keyed by (stream_seq, received_at), in one transaction."""
+        keys = self.con.execute(
+            "SELECT constraint_column_names FROM duckdb_constraints() "
+            "WHERE table_name = 'quarantine' AND constraint_type = 'PRIMARY KEY'"
+        ).fetchall()
+        if not keys or tuple(keys[0][0]) == QUARANTINE_KEY:
+            return
+        con = self.con
+        cols = (
+            "stream_seq, subject, received_at, quarantined_at, reason, field, error, "
+            "num_delivered, raw"
+        )
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute("ALTER TABLE quarantine RENAME TO quarantine_old")
+            con.execute(QUARANTINE_DDL)
+            # Old rows all have received_at; 0 keeps a (never seen) NULL storable.
+            con.execute(
+                f"INSERT OR IGNORE INTO quarantine ({cols}) SELECT "
+                + cols.replace("received_at", "coalesce(received_at, 0)", 1)
+                + " FROM quarantine_old"
+            )
+            con.execute("DROP TABLE quarantine_old")
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        log.info("quarantine: primary key migrated to (stream_seq, received_at)")
 
     def _add_columns(self, table: str, columns: dict[str, str]) -> None:
         """Columns added to a table's definition since the file was created."""
@@ -120,29 +228,125 @@ class StoreWriter:
         return n
 
     def write(
-        self, events: list[tuple[Envelope, Delivery]], bad: list[tuple[Delivery, EventError | str]]
+        self,
+        events: Sequence[tuple[Envelope, Delivery]],
+        bad: Sequence[tuple[Delivery, Problem]],
     ) -> WriteResult:
-        """Insert all of it or none of it; raise on failure (nothing is then acked)."""
-        result = WriteResult()
-        by_kind: dict[str, dict[str, tuple[Envelope, Delivery]]] = defaultdict(dict)
-        for event, delivery in events:
-            by_kind[KIND_OF[type(event)]].setdefault(event.id, (event, delivery))
+        """Insert the batch in one transaction; raise when nothing of it can be written.
+
+        If the transaction fails for a reason other than the database's own (see
+        ``_STORE_FAULTS``), the batch is split in halves, recursively, to find the
+        messages at fault: they go to quarantine as ``unstorable`` and their neighbours
+        are written. A batch no part of which can be written raises (nothing is acked).
+        """
+        items: list[_Item] = [(d, e) for e, d in events]
+        items += bad
         with self.lock:
-            con = self.con
-            con.execute("BEGIN TRANSACTION")
             try:
-                for kind, rows in by_kind.items():
-                    n = self._insert(TABLES[kind], list(rows.values()))
-                    result.inserted += n
-                    result.duplicates += len(rows) - n
-                result.duplicates += len(events) - sum(len(r) for r in by_kind.values())
-                if bad:
-                    result.quarantined = self._quarantine(bad)
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
+                return self._transaction(items)
+            except _STORE_FAULTS:
                 raise
+            except Exception as exc:
+                log.warning("write of %d message(s) failed: %r; isolating", len(items), exc)
+                return self._isolate(items, exc)
+
+    def _isolate(self, items: list[_Item], first: Exception) -> WriteResult:
+        """Write ``items`` in ever smaller parts, left first; a single message that still
+        fails is refused. Bounded: past a budget of a few failures per level of halving,
+        or when no part could be written, the batch failed for the store's reasons."""
+        result = WriteResult()
+        refused: list[_Item] = []
+        budget = 4 * len(items).bit_length() + 4
+        wrote = False
+        parts = _halves(items) if len(items) > 1 else []
+        while parts:
+            part = parts.pop()
+            try:
+                result.add(self._transaction(part))
+                wrote = True
+            except _STORE_FAULTS:
+                raise
+            except Exception as exc:
+                budget -= 1
+                if budget < 0:
+                    raise first from exc
+                if len(part) > 1:
+                    parts += _halves(part)
+                else:
+                    refused.append((part[0][0], Refused("unstorable", repr(exc))))
+        if not wrote:
+            raise first
+        if refused:
+            log.error("quarantining %d message(s) the store could not write", len(refused))
+            result.add(self._transaction(refused))
         return result
+
+    def _transaction(self, items: list[_Item]) -> WriteResult:
+        con = self.con
+        con.execute("BEGIN TRANSACTION")
+        try:
+            result = self._write_items(items)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        return result
+
+    def _write_items(self, items: list[_Item]) -> WriteResult:
+        result = WriteResult()
+        problems: list[tuple[Delivery, Problem]] = []
+        first: dict[str, tuple[Envelope, Delivery, str]] = {}  # id -> its first event
+        for d, x in items:
+            if not isinstance(x, Envelope):
+                problems.append((d, x))
+                continue
+            kind = KIND_OF[type(x)]
+            seen = first.get(x.id)
+            if seen is None:
+                first[x.id] = (x, d, kind)
+            elif seen[2] == kind:
+                result.duplicates += 1
+            else:
+                problems.append((d, _duplicate_id(x.id, seen[2])))
+        if first:
+            taken = self._claim_ids(first)
+            by_kind: dict[str, list[tuple[Envelope, Delivery]]] = defaultdict(list)
+            for event, d, kind in first.values():
+                other = taken.get(event.id)
+                if other is None:
+                    by_kind[kind].append((event, d))
+                else:
+                    problems.append((d, _duplicate_id(event.id, other)))
+            for kind, rows in by_kind.items():
+                n = self._insert(TABLES[kind], rows)
+                result.inserted += n
+                result.duplicates += len(rows) - n
+        if problems:
+            result.quarantined = self._quarantine(problems)
+            result.reasons.update(_reason(p) for _, p in problems)
+        return result
+
+    def _claim_ids(self, first: dict[str, tuple[Envelope, Delivery, str]]) -> dict[str, str]:
+        """Record the batch's ids in ``event_ids``; return {id: kind} for those already
+        stored as another kind. Only a batch with known ids pays for the lookup."""
+        view = "_batch_event_ids"
+        self.con.register(
+            view, pa.table({"id": list(first), "kind": [k for _, _, k in first.values()]})
+        )
+        try:
+            ((claimed,),) = self.con.execute(
+                f"WITH new AS (INSERT OR IGNORE INTO event_ids SELECT id, kind FROM {view} "
+                "RETURNING id) SELECT count(*) FROM new"
+            ).fetchall()
+            if claimed == len(first):
+                return {}
+            found = self.con.execute(
+                f"SELECT b.id, e.kind FROM {view} b JOIN event_ids e ON e.id = b.id "
+                "WHERE e.kind <> b.kind"
+            ).fetchall()
+        finally:
+            self.con.unregister(view)
+        return {str(i): str(k) for i, k in found}
 
     def _insert(self, table: Table, rows: list[tuple[Envelope, Delivery]]) -> int:
         data = rows_to_arrow(
@@ -165,11 +369,11 @@ class StoreWriter:
             self.con.unregister(view)
         return int(row[0]) if row else 0
 
-    def _quarantine(self, bad: list[tuple[Delivery, EventError | str]]) -> int:
+    def _quarantine(self, bad: list[tuple[Delivery, Problem]]) -> int:
         now = time.time()
-        seen: dict[int, tuple[Delivery, EventError | str]] = {}
-        for d, err in bad:
-            seen.setdefault(d.stream_seq, (d, err))
+        seen: dict[tuple[int, int], tuple[Delivery, Problem]] = {}
+        for d, problem in bad:  # the key of QUARANTINE_KEY
+            seen.setdefault((d.stream_seq, d.received_ns), (d, problem))
         rows = list(seen.values())
         data = pa.table(
             {
@@ -177,11 +381,9 @@ class StoreWriter:
                 "subject": [d.subject for d, _ in rows],
                 "received_at": [d.received_ns / 1e9 for d, _ in rows],
                 "quarantined_at": [now] * len(rows),
-                "reason": [
-                    e.reason if isinstance(e, EventError) else "write_failed" for _, e in rows
-                ],
-                "field": [e.field if isinstance(e, EventError) else None for _, e in rows],
-                "error": [str(e) for _, e in rows],
+                "reason": [_reason(p) for _, p in rows],
+                "field": [None if isinstance(p, str) else p.field for _, p in rows],
+                "error": [str(p) for _, p in rows],
                 "num_delivered": pa.array([d.num_delivered for d, _ in rows], pa.int32()),
                 "raw": pa.array([d.data for d, _ in rows], pa.binary()),
             }
@@ -203,3 +405,13 @@ class StoreWriter:
         with self.lock:
             self.con.execute("CHECKPOINT")
             self.con.close()
+
+
+def _halves(part: list[_Item]) -> list[list[_Item]]:
+    """The two halves of ``part`` as a stack: the left one is popped first."""
+    mid = len(part) // 2
+    return [part[mid:], part[:mid]]
+
+
+def _duplicate_id(event_id: str, kind: str) -> Refused:
+    return Refused("duplicate_id", f"id {event_id!r} is already a {kind} event", "$.id")
