@@ -4,6 +4,10 @@ Label values that come from bots (symbol, reason, guard, operation, ...) are
 capped per bot and label name: past ``max_label_values`` distinct values, new
 ones are reported as ``other`` and counted in ``pipeline_label_overflow_total``,
 so one misbehaving bot cannot blow up the scrape.
+
+Event times count for liveness (heartbeats, marks, snapshots) only up to the time
+the event was aggregated: a bot clock ahead of ours, within the decoder's
+``max_future_s``, must not keep a bot "up" after it stopped, nor make an age negative.
 """
 
 from __future__ import annotations
@@ -407,10 +411,10 @@ class Aggregator:
         self.ws_age.computed = self._ws_age
         self.ws_stale.computed = self._ws_stale
         self.account_age.computed = lambda now: [
-            ((b_,), now - t) for b_, t in self.last_account.items()
+            ((b_,), _age(now, t)) for b_, t in self.last_account.items()
         ]
         self.heartbeat_age.computed = lambda now: [
-            ((b_,), now - t) for b_, t in self.last_heartbeat.items()
+            ((b_,), _age(now, t)) for b_, t in self.last_heartbeat.items()
         ]
         self.bot_up.computed = lambda now: [
             ((b_,), 1.0 if now - t <= self.limits.bot_down_after_s else 0.0)
@@ -423,10 +427,10 @@ class Aggregator:
 
     # -- scrape-time values -------------------------------------------------------------
     def _staleness(self, now: float) -> list[tuple[Labels, float]]:
-        return [((b_, s), now - t) for b_, m in self.last_mark.items() for s, t in m.items()]
+        return [((b_, s), _age(now, t)) for b_, m in self.last_mark.items() for s, t in m.items()]
 
     def _ws_age(self, now: float) -> list[tuple[Labels, float]]:
-        return [((b_,), now - max(m.values())) for b_, m in self.last_mark.items() if m]
+        return [((b_,), _age(now, max(m.values()))) for b_, m in self.last_mark.items() if m]
 
     def _ws_stale(self, now: float) -> list[tuple[Labels, float]]:
         limit = self.limits.ws_stale_after_s
@@ -437,10 +441,10 @@ class Aggregator:
         ]
 
     def _lost(self, now: float) -> list[tuple[Labels, float]]:
-        lost: dict[str, float] = defaultdict(float)
+        lost: dict[str, int] = defaultdict(int)  # exact: seq is an int of up to 63 bits
         for (bot, _), (max_seq, seen) in self.runs.items():
             lost[bot] += max(0, max_seq - seen)
-        return [((b_,), v) for b_, v in lost.items()]
+        return [((b_,), float(v)) for b_, v in lost.items()]
 
     # -- helpers ------------------------------------------------------------------------
     def label(self, bot: str, name: str, value: str) -> str:
@@ -499,7 +503,7 @@ class Aggregator:
         return True
 
     def _heartbeat(self, ev: Heartbeat, now: float, seed: bool) -> None:
-        self.last_heartbeat[ev.bot] = max(ev.ts, self.last_heartbeat.get(ev.bot, 0.0))
+        self.last_heartbeat[ev.bot] = max(min(ev.ts, now), self.last_heartbeat.get(ev.bot, 0.0))
 
     def _cycle(self, ev: Cycle, now: float, seed: bool) -> None:
         if seed:
@@ -586,10 +590,11 @@ class Aggregator:
 
     def _account(self, ev: Account, now: float, seed: bool) -> None:
         bot = ev.bot
-        if ev.ts < self.last_account.get(bot, 0.0):
+        ts = min(ev.ts, now)
+        if ts < self.last_account.get(bot, 0.0):
             return  # an older snapshot arriving late must not roll the gauges back
         b = (bot,)
-        self.last_account[bot] = ev.ts
+        self.last_account[bot] = ts
         self.latest_account[bot] = msgspec.to_builtins(ev)
         self.equity.set(b, ev.equity)
         self.realized.set(b, ev.realized_pnl)
@@ -606,7 +611,7 @@ class Aggregator:
     def _mark(self, ev: Mark, now: float, seed: bool) -> None:
         sym = self.label(ev.bot, "symbol", ev.symbol)
         marks = self.last_mark[ev.bot]
-        marks[sym] = max(ev.ts, marks.get(sym, 0.0))
+        marks[sym] = max(min(ev.ts, now), marks.get(sym, 0.0))
 
     def _ws(self, ev: Ws, now: float, seed: bool) -> None:
         b = (ev.bot,)
@@ -683,6 +688,11 @@ class Aggregator:
             for bot in sorted(self._bots)
         }
         return {"timestamp": now, "metrics": metrics, "bots": bots}
+
+
+def _age(now: float, then: float) -> float:
+    """Seconds since ``then``; never negative (a bot clock slightly ahead of ours)."""
+    return max(0.0, now - then)
 
 
 _HANDLERS: dict[type[Envelope], Any] = {

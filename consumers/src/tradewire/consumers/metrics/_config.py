@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 
 from tradewire.consumers.runtime import load_config
-from tradewire.schemas import METRICS_CONSUMER
+from tradewire.schemas import DEFAULT_MAX_FUTURE_S, METRICS_CONSUMER
 
 __all__ = ["MetricsConfig", "load_metrics_config"]
 
@@ -30,6 +30,9 @@ class MetricsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     bot_down_after_s: float = 120.0
     ws_stale_after_s: float = 60.0
     signal_window_s: float = 300.0
+    # Events stamped further than this after JetStream received them are refused
+    # (counted as quarantined, reason clock_skew), as the store does.
+    max_future_s: float = DEFAULT_MAX_FUTURE_S
     order_error_rate_warn: float = 0.05
     order_error_rate_crit: float = 0.15
     order_retry_rate_warn: float = 0.10
@@ -51,6 +54,7 @@ class MetricsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             "max_label_values": self.max_label_values >= 1,
             "max_bots": self.max_bots >= 1,
             "signal_window_s": self.signal_window_s > 0,
+            "max_future_s": self.max_future_s > 0,
         }
         for name in (
             "order_error_rate",

@@ -10,12 +10,15 @@ and are made cumulative when rendered, so ``_bucket`` is monotonic and the
 from __future__ import annotations
 
 import bisect
+import logging
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
 __all__ = ["DEFAULT_BUCKETS", "Family", "Histogram", "Registry", "escape"]
+
+log = logging.getLogger("tradewire.metrics")
 
 Kind = Literal["counter", "gauge", "histogram"]
 Labels = tuple[str, ...]
@@ -119,25 +122,34 @@ class Registry:
     def render(self, now: float, *, openmetrics: bool = False) -> str:
         out: list[str] = []
         for fam in self.families.values():
-            name = self.full_name(fam)
-            base = name[: -len("_total")] if openmetrics and fam.kind == "counter" else name
-            out.append(f"# HELP {base} {escape(fam.help)}")
-            out.append(f"# TYPE {base} {fam.kind}")
-            label_names = fam.labels
-            if fam.kind == "histogram":
-                for key, h in fam.hists.items():
-                    for le, c in zip((*h.buckets, math.inf), h.cumulative(), strict=True):
-                        le_pair = 'le="' + _num(le) + '"'
-                        out.append(f"{name}_bucket{_labels(label_names, key, le_pair)} {c}")
-                    out.append(f"{name}_sum{_labels(label_names, key)} {_num(h.sum)}")
-                    out.append(f"{name}_count{_labels(label_names, key)} {h.count}")
-                continue
+            try:
+                self._render(fam, now, openmetrics, out)
+            except Exception:  # one family's bug must not take /metrics down
+                log.exception("rendering %s failed; left out of this scrape", fam.name)
+        if openmetrics:
+            out.append("# EOF")
+        return "\n".join(out) + "\n"
+
+    def _render(self, fam: Family, now: float, openmetrics: bool, out: list[str]) -> None:
+        """Append the family's lines to ``out``, all or (when it raises) none."""
+        lines: list[str] = []
+        name = self.full_name(fam)
+        base = name[: -len("_total")] if openmetrics and fam.kind == "counter" else name
+        lines.append(f"# HELP {base} {escape(fam.help)}")
+        lines.append(f"# TYPE {base} {fam.kind}")
+        label_names = fam.labels
+        if fam.kind == "histogram":
+            for key, h in fam.hists.items():
+                for le, c in zip((*h.buckets, math.inf), h.cumulative(), strict=True):
+                    le_pair = 'le="' + _num(le) + '"'
+                    lines.append(f"{name}_bucket{_labels(label_names, key, le_pair)} {c}")
+                lines.append(f"{name}_sum{_labels(label_names, key)} {_num(h.sum)}")
+                lines.append(f"{name}_count{_labels(label_names, key)} {h.count}")
+        else:
             cache = fam.rendered
             for key, value in fam.samples(now):
                 text = cache.get(key)
                 if text is None:
                     text = cache[key] = name + _labels(label_names, key)
-                out.append(f"{text} {_num(value)}")
-        if openmetrics:
-            out.append("# EOF")
-        return "\n".join(out) + "\n"
+                lines.append(f"{text} {_num(value)}")
+        out += lines
