@@ -118,12 +118,12 @@ QUARANTINE_V1 = """CREATE TABLE quarantine (
 
 
 def test_a_file_from_before_migrates(tmp_path: Path) -> None:
-    """Today's kind tables (unchanged), the old quarantine key and no event_ids; an id
-    already stored under two kinds keeps both rows, the earlier one owning the id."""
+    """Kind tables keyed by id, the old quarantine key and no event_ids; an id already
+    stored under two kinds keeps both rows, the earlier one owning the id."""
     db = tmp_path / "old.duckdb"
     con = duckdb.connect(str(db))
-    for table in TABLES.values():
-        con.execute(table.ddl())
+    for table in TABLES.values():  # the columns are today's; the id was the primary key
+        con.execute(table.ddl().replace('"id" VARCHAR NOT NULL', '"id" VARCHAR PRIMARY KEY'))
     con.execute(QUARANTINE_V1)
     con.execute(
         "INSERT INTO quarantine VALUES (7, 's', 1.5, 2.0, 'malformed', NULL, 'e', 1, 'x'::BLOB),"
@@ -162,6 +162,10 @@ def test_a_file_from_before_migrates(tmp_path: Path) -> None:
     )
     assert (result.inserted, result.duplicates, result.quarantined) == (0, 1, 1)
     assert result.reasons == {"duplicate_id": 1, "malformed": 1}
+    # An old table's own key still skips an id event_ids lacks (written by an old version).
+    writer.con.execute("DELETE FROM event_ids WHERE id = 'a'")
+    result = writer.write([(msgspec.structs.replace(mark(1), id="a"), delivery(10))], [])
+    assert (result.inserted, result.duplicates) == (0, 1)
     writer.close()
     StoreWriter(db).close()  # a second start finds nothing left to migrate
 

@@ -168,7 +168,7 @@ def tables_markdown() -> str:
         ]
         for col in table.columns:
             doc = KIND_COLUMN_DOCS.get((kind, col.name)) or COLUMN_DOCS[col.name]
-            key = " (primary key)" if col.name == "id" else ""
+            key = " (unique across all tables: see `event_ids`)" if col.name == "id" else ""
             out.append(f"| {col.name} | {col.sql} | {doc}{key} |")
         out.append("")
     return "\n".join(out) + "\n" + _EXTRA

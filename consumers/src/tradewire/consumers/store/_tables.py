@@ -66,13 +66,12 @@ class Table:
     columns: tuple[Column, ...]
 
     def ddl(self) -> str:
+        """No primary key: ids are unique across all kinds through ``event_ids``, one
+        index for every table (an index per table too would double the cost of each
+        insert). Files created before ``event_ids`` keep their ``id`` primary keys."""
         cols = []
         for c in self.columns:
-            extra = (
-                " PRIMARY KEY"
-                if c.name == "id"
-                else (" NOT NULL" if c.name in ENVELOPE_COLUMNS else "")
-            )
+            extra = " NOT NULL" if c.name in ENVELOPE_COLUMNS else ""
             cols.append(f'"{c.name}" {c.sql}{extra}')
         return f"CREATE TABLE IF NOT EXISTS {self.name} (\n  " + ",\n  ".join(cols) + "\n)"
 

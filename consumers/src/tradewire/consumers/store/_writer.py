@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -85,11 +86,11 @@ _STORE_FAULTS = (
 class StoreWriter:
     """Owns the read-write DuckDB connection of one store process.
 
-    Exactly once per event id, across kinds: ``event_ids`` holds every stored id and
-    its kind. A redelivered or re-published event (same id and kind) is a duplicate
+    Exactly once per event id, across kinds: ``event_ids`` (its primary key) holds
+    every stored id and its kind, and only an event whose id it did not hold yet is
+    inserted. A redelivered or re-published event (same id and kind) is a duplicate
     and skipped, whatever the stream's duplicate window; an id already stored as
-    another kind is quarantined as ``duplicate_id``. Each kind table's ``id`` primary
-    key (``INSERT OR IGNORE``) stays as a second guard.
+    another kind is quarantined as ``duplicate_id``.
     """
 
     def __init__(self, path: Path, *, threads: int = 2, memory_limit: str = "2GB") -> None:
@@ -115,6 +116,14 @@ class StoreWriter:
         for table in TABLES.values():
             con.execute(table.ddl())
             self._add_columns(table.name, {c.name: c.sql for c in table.columns})
+        # Kind tables of files created before event_ids keep an id primary key: they are
+        # inserted into with INSERT OR IGNORE (an id the key holds is skipped as before).
+        self._keyed = {
+            str(r[0])
+            for r in con.execute(
+                "SELECT table_name FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY'"
+            ).fetchall()
+        } & {t.name for t in TABLES.values()}
         self._migrate_quarantine_key()
         con.execute(QUARANTINE_DDL)
         con.execute(ALERTS_DDL)
@@ -158,19 +167,17 @@ class StoreWriter:
         if not keys or tuple(keys[0][0]) == QUARANTINE_KEY:
             return
         con = self.con
-        cols = (
-            "stream_seq, subject, received_at, quarantined_at, reason, field, error, "
-            "num_delivered, raw"
-        )
         con.execute("BEGIN TRANSACTION")
         try:
             con.execute("ALTER TABLE quarantine RENAME TO quarantine_old")
             con.execute(QUARANTINE_DDL)
-            # Old rows all have received_at; 0 keeps a (never seen) NULL storable.
+            # Every old row has received_at (it came with the message); a NULL would be
+            # kept as 0, its stream_seq alone being unique in the old table.
             con.execute(
-                f"INSERT OR IGNORE INTO quarantine ({cols}) SELECT "
-                + cols.replace("received_at", "coalesce(received_at, 0)", 1)
-                + " FROM quarantine_old"
+                "INSERT INTO quarantine (stream_seq, subject, received_at, quarantined_at, "
+                "reason, field, error, num_delivered, raw) "
+                "SELECT stream_seq, subject, coalesce(received_at, 0), quarantined_at, "
+                "reason, field, error, num_delivered, raw FROM quarantine_old"
             )
             con.execute("DROP TABLE quarantine_old")
             con.execute("COMMIT")
@@ -239,14 +246,14 @@ class StoreWriter:
         messages at fault: they go to quarantine as ``unstorable`` and their neighbours
         are written. A batch no part of which can be written raises (nothing is acked).
         """
-        items: list[_Item] = [(d, e) for e, d in events]
-        items += bad
         with self.lock:
             try:
-                return self._transaction(items)
+                return self._transaction(events, bad)
             except _STORE_FAULTS:
                 raise
             except Exception as exc:
+                items: list[_Item] = [(d, e) for e, d in events]
+                items += bad
                 log.warning("write of %d message(s) failed: %r; isolating", len(items), exc)
                 return self._isolate(items, exc)
 
@@ -255,14 +262,14 @@ class StoreWriter:
         fails is refused. Bounded: past a budget of a few failures per level of halving,
         or when no part could be written, the batch failed for the store's reasons."""
         result = WriteResult()
-        refused: list[_Item] = []
+        refused: list[tuple[Delivery, Problem]] = []
         budget = 4 * len(items).bit_length() + 4
         wrote = False
         parts = _halves(items) if len(items) > 1 else []
         while parts:
             part = parts.pop()
             try:
-                result.add(self._transaction(part))
+                result.add(self._transaction(*_split(part)))
                 wrote = True
             except _STORE_FAULTS:
                 raise
@@ -278,74 +285,93 @@ class StoreWriter:
             raise first
         if refused:
             log.error("quarantining %d message(s) the store could not write", len(refused))
-            result.add(self._transaction(refused))
+            result.add(self._transaction([], refused))
         return result
 
-    def _transaction(self, items: list[_Item]) -> WriteResult:
+    def _transaction(
+        self,
+        events: Sequence[tuple[Envelope, Delivery]],
+        bad: Sequence[tuple[Delivery, Problem]],
+    ) -> WriteResult:
         con = self.con
         con.execute("BEGIN TRANSACTION")
         try:
-            result = self._write_items(items)
+            result = WriteResult()
+            problems = list(bad)
+            if events:
+                self._write_events(events, result, problems)
+            if problems:
+                result.quarantined = self._quarantine(problems)
+                result.reasons.update(_reason(p) for _, p in problems)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
         return result
 
-    def _write_items(self, items: list[_Item]) -> WriteResult:
-        result = WriteResult()
-        problems: list[tuple[Delivery, Problem]] = []
-        first: dict[str, tuple[Envelope, Delivery, str]] = {}  # id -> its first event
-        for d, x in items:
-            if not isinstance(x, Envelope):
-                problems.append((d, x))
-                continue
-            kind = KIND_OF[type(x)]
-            seen = first.get(x.id)
-            if seen is None:
-                first[x.id] = (x, d, kind)
-            elif seen[2] == kind:
-                result.duplicates += 1
-            else:
-                problems.append((d, _duplicate_id(x.id, seen[2])))
-        if first:
-            taken = self._claim_ids(first)
-            by_kind: dict[str, list[tuple[Envelope, Delivery]]] = defaultdict(list)
-            for event, d, kind in first.values():
-                other = taken.get(event.id)
-                if other is None:
-                    by_kind[kind].append((event, d))
+    def _write_events(
+        self,
+        events: Sequence[tuple[Envelope, Delivery]],
+        result: WriteResult,
+        problems: list[tuple[Delivery, Problem]],
+    ) -> None:
+        """Insert each id's first event (in stream order); a later one with the same id
+        is a duplicate if it is of the same kind, else a ``duplicate_id`` problem."""
+        first: dict[str, tuple[Envelope, Delivery]] = {}
+        for event, d in events:
+            first.setdefault(event.id, (event, d))
+        if len(first) < len(events):  # the same id more than once in this batch
+            for event, d in events:
+                kept, kept_d = first[event.id]
+                if kept_d is d:
+                    continue
+                if type(kept) is type(event):
+                    result.duplicates += 1
                 else:
-                    problems.append((d, _duplicate_id(event.id, other)))
+                    problems.append((d, _duplicate_id(event.id, KIND_OF[type(kept)])))
+        by_kind: dict[str, list[tuple[Envelope, Delivery]]] = defaultdict(list)
+        for event, d in first.values():
+            by_kind[KIND_OF[type(event)]].append((event, d))
+        stored = self._claim_ids(by_kind)
+        if stored:  # ids stored before this batch: a redelivery, or another kind's id
             for kind, rows in by_kind.items():
-                n = self._insert(TABLES[kind], rows)
-                result.inserted += n
-                result.duplicates += len(rows) - n
-        if problems:
-            result.quarantined = self._quarantine(problems)
-            result.reasons.update(_reason(p) for _, p in problems)
-        return result
+                fresh = []
+                for e, d in rows:
+                    before = stored.get(e.id)
+                    if before is None:
+                        fresh.append((e, d))
+                    elif before == kind:
+                        result.duplicates += 1
+                    else:
+                        problems.append((d, _duplicate_id(e.id, before)))
+                by_kind[kind] = fresh
+        for kind, rows in by_kind.items():
+            n = self._insert(TABLES[kind], rows) if rows else 0
+            result.inserted += n
+            result.duplicates += len(rows) - n
 
-    def _claim_ids(self, first: dict[str, tuple[Envelope, Delivery, str]]) -> dict[str, str]:
-        """Record the batch's ids in ``event_ids``; return {id: kind} for those already
-        stored as another kind. Only a batch with known ids pays for the lookup."""
+    def _claim_ids(self, by_kind: dict[str, list[tuple[Envelope, Delivery]]]) -> dict[str, str]:
+        """Record the batch's ids in ``event_ids``; return {id: kind} for the ids it held
+        already (only their events are left out). Only such a batch pays for the lookup."""
+        ids = [e.id for rows in by_kind.values() for e, _ in rows]
         view = "_batch_event_ids"
         self.con.register(
-            view, pa.table({"id": list(first), "kind": [k for _, _, k in first.values()]})
+            view,
+            pa.table({"id": ids, "kind": [kind for kind, rows in by_kind.items() for _ in rows]}),
         )
         try:
-            ((claimed,),) = self.con.execute(
-                f"WITH new AS (INSERT OR IGNORE INTO event_ids SELECT id, kind FROM {view} "
-                "RETURNING id) SELECT count(*) FROM new"
-            ).fetchall()
-            if claimed == len(first):
-                return {}
-            found = self.con.execute(
-                f"SELECT b.id, e.kind FROM {view} b JOIN event_ids e ON e.id = b.id "
-                "WHERE e.kind <> b.kind"
+            claimed = self.con.execute(
+                f"INSERT OR IGNORE INTO event_ids SELECT id, kind FROM {view} RETURNING id"
             ).fetchall()
         finally:
-            self.con.unregister(view)
+            _unregister(self.con, view)
+        if len(claimed) == len(ids):
+            return {}
+        new = {row[0] for row in claimed}
+        known = [i for i in ids if i not in new]
+        found = self.con.execute(
+            "SELECT id, kind FROM event_ids WHERE id = ANY(?)", [known]
+        ).fetchall()
         return {str(i): str(k) for i, k in found}
 
     def _insert(self, table: Table, rows: list[tuple[Envelope, Delivery]]) -> int:
@@ -355,18 +381,20 @@ class StoreWriter:
             [d.received_ns / 1e9 for _, d in rows],
             [d.stream_seq for _, d in rows],
         )
-        return self._append(table.name, data)
+        return self._append(table.name, data, or_ignore=table.name in self._keyed)
 
-    def _append(self, name: str, data: pa.Table) -> int:
+    def _append(self, name: str, data: pa.Table, *, or_ignore: bool = True) -> int:
+        """Insert ``data``; ``or_ignore`` skips rows whose primary key is already there."""
         view = f"_batch_{name}"
         self.con.register(view, data)
         try:
             cols = ", ".join(f'"{c}"' for c in data.column_names)
+            verb = "INSERT OR IGNORE" if or_ignore else "INSERT"
             row = self.con.execute(
-                f"INSERT OR IGNORE INTO {name} ({cols}) SELECT {cols} FROM {view}"
+                f"{verb} INTO {name} ({cols}) SELECT {cols} FROM {view}"
             ).fetchone()
         finally:
-            self.con.unregister(view)
+            _unregister(self.con, view)
         return int(row[0]) if row else 0
 
     def _quarantine(self, bad: list[tuple[Delivery, Problem]]) -> int:
@@ -405,6 +433,27 @@ class StoreWriter:
         with self.lock:
             self.con.execute("CHECKPOINT")
             self.con.close()
+
+
+def _unregister(con: duckdb.DuckDBPyConnection, view: str) -> None:
+    """Drop a registered Arrow view; in a failed transaction DuckDB refuses even that,
+    and the error that failed it is the one to raise."""
+    with contextlib.suppress(duckdb.Error):
+        con.unregister(view)
+
+
+def _split(
+    items: list[_Item],
+) -> tuple[list[tuple[Envelope, Delivery]], list[tuple[Delivery, Problem]]]:
+    """A part of a batch back into its events and its messages for quarantine."""
+    events: list[tuple[Envelope, Delivery]] = []
+    bad: list[tuple[Delivery, Problem]] = []
+    for d, x in items:
+        if isinstance(x, Envelope):
+            events.append((x, d))
+        else:
+            bad.append((d, x))
+    return events, bad
 
 
 def _halves(part: list[_Item]) -> list[list[_Item]]:
