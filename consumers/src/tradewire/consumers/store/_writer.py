@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -132,6 +132,17 @@ class StoreWriter:
             con.execute(ddl)
         self._create_event_ids()
 
+    @contextlib.contextmanager
+    def _atomic(self) -> Iterator[None]:
+        """One transaction: committed if the block returns, rolled back if it raises."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+
     def _has_table(self, name: str) -> bool:
         row = self.con.execute(
             "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = ?",
@@ -144,17 +155,11 @@ class StoreWriter:
         earliest row (by stream position) of each id deciding its kind."""
         if self._has_table("event_ids"):
             return
-        con = self.con
-        con.execute("BEGIN TRANSACTION")
-        try:
-            con.execute(EVENT_IDS_DDL)
-            con.execute(
+        with self._atomic():
+            self.con.execute(EVENT_IDS_DDL)
+            self.con.execute(
                 "INSERT INTO event_ids SELECT id, arg_min(kind, stream_seq) FROM events GROUP BY id"
             )
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
 
     def _migrate_quarantine_key(self) -> None:
         """Files created with ``quarantine`` keyed by ``stream_seq`` alone: a sequence
@@ -167,8 +172,7 @@ class StoreWriter:
         if not keys or tuple(keys[0][0]) == QUARANTINE_KEY:
             return
         con = self.con
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with self._atomic():
             con.execute("ALTER TABLE quarantine RENAME TO quarantine_old")
             con.execute(QUARANTINE_DDL)
             # Every old row has received_at (it came with the message); a NULL would be
@@ -180,10 +184,6 @@ class StoreWriter:
                 "reason, field, error, num_delivered, raw FROM quarantine_old"
             )
             con.execute("DROP TABLE quarantine_old")
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
         log.info("quarantine: primary key migrated to (stream_seq, received_at)")
 
     def _add_columns(self, table: str, columns: dict[str, str]) -> None:
@@ -224,15 +224,8 @@ class StoreWriter:
                 "stream_seq": pa.array([d.stream_seq for _, d in changes], pa.uint64()),
             }
         )
-        with self.lock:
-            self.con.execute("BEGIN TRANSACTION")
-            try:
-                n = self._append("alerts", data)
-                self.con.execute("COMMIT")
-            except BaseException:
-                self.con.execute("ROLLBACK")
-                raise
-        return n
+        with self.lock, self._atomic():
+            return self._append("alerts", data)
 
     def write(
         self,
@@ -293,20 +286,14 @@ class StoreWriter:
         events: Sequence[tuple[Envelope, Delivery]],
         bad: Sequence[tuple[Delivery, Problem]],
     ) -> WriteResult:
-        con = self.con
-        con.execute("BEGIN TRANSACTION")
-        try:
-            result = WriteResult()
+        result = WriteResult()
+        with self._atomic():
             problems = list(bad)
             if events:
                 self._write_events(events, result, problems)
             if problems:
                 result.quarantined = self._quarantine(problems)
                 result.reasons.update(_reason(p) for _, p in problems)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
         return result
 
     def _write_events(
