@@ -131,7 +131,8 @@ def test_a_file_from_before_migrates(tmp_path: Path) -> None:
     )
     con.execute(
         "INSERT INTO marks (id, bot, run, seq, ts, v, symbol, price, stream_seq) VALUES"
-        " ('a', 'b', 'r', 1, 1, 1, 'X', 1, 10), ('dup', 'b', 'r', 2, 1, 1, 'X', 1, 11)"
+        " ('a', 'b', 'r', 1, 1, 1, 'X', 1, 10), ('dup', 'b', 'r', 2, 1, 1, 'X', 1, 11),"
+        " ('by-hand', 'b', 'r', 3, 1, 1, 'X', 1, NULL)"
     )
     con.execute(
         "INSERT INTO orders (id, bot, run, seq, ts, v, symbol, side, status, qty, stream_seq)"
@@ -151,7 +152,7 @@ def test_a_file_from_before_migrates(tmp_path: Path) -> None:
     ).fetchall()
     assert rows == [(7, 1.5, "malformed", None, 1, b"x"), (8, 1.6, "invalid", "$.price", 2, None)]
     ids = dict(writer.con.execute("SELECT id, kind FROM event_ids").fetchall())
-    assert ids == {"a": "mark", "dup": "order"}  # the order came first (stream_seq 5)
+    assert ids == {"a": "mark", "dup": "order", "by-hand": "mark"}  # order: stream_seq 5
     # New writes see the migrated ids and the migrated quarantine keys.
     result = writer.write(
         [

@@ -157,8 +157,10 @@ class StoreWriter:
             return
         with self._atomic():
             self.con.execute(EVENT_IDS_DDL)
+            # Rows written without a stream position (by hand, by a tool) still count.
             self.con.execute(
-                "INSERT INTO event_ids SELECT id, arg_min(kind, stream_seq) FROM events GROUP BY id"
+                "INSERT INTO event_ids SELECT id, coalesce(arg_min(kind, stream_seq), "
+                "any_value(kind)) FROM events GROUP BY id"
             )
 
     def _migrate_quarantine_key(self) -> None:
