@@ -6,10 +6,12 @@ The stream is filled once with simulated fleet events (all 12 kinds). Then, each
 a fresh DuckDB file and from its own durable consumer:
 - baseline: ``pull_subscribe`` + ``fetch(1000)``, decode, the same ``StoreWriter.write``
   (one Arrow insert per kind per fetch, one transaction), then ``ack()`` per message;
-- store: ``StoreService`` (callback-driven pulls, 5,000-event batches, framed acks).
+- store: ``StoreService`` (callback-driven pulls, 5,000-event batches, framed acks);
+- writer: ``StoreWriter.write`` alone on the same events, decoded, in 20,000-event batches
+  (the DuckDB share of the work: Arrow conversion, dedup, insert, commit).
 Rate = events / seconds from start until every event is committed and acked.
-``--prefill-rows N`` first loads N mark rows into each file, to measure dedup (the id
-primary key) against a large table.
+``--prefill-rows N`` first loads N mark rows (and their ids in ``event_ids``) into each
+file, to measure dedup (the id primary keys) against large tables.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import asyncio
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from functools import partial
 from pathlib import Path
 
@@ -39,26 +41,30 @@ from tradewire.schemas import Envelope, EventError, Subjects, decode, encode, ki
 SUBJECTS = Subjects()
 
 
-async def fill_stream(url: str, n: int) -> None:
-    """Publish n valid events (a 20-bot simulated fleet) and wait until all are stored."""
-    nc = await nats.connect(url)
-    await ensure_events_stream(nc, SUBJECTS)
-    start = (await nc.jetstream().stream_info(SUBJECTS.events_stream)).state.messages
+def fleet_events(n: int) -> Iterator[Envelope]:
+    """n valid events of a 20-bot simulated fleet, stamped."""
     models = [BotModel(f"bench-{i}", 1) for i in range(20)]
     seqs = [0] * len(models)
     sent = 0
-    while sent < n:
+    while True:
         for i, m in enumerate(models):
             for ev in m.cycle():
                 seqs[i] += 1
                 ev.bot, ev.run, ev.seq, ev.ts = m.bot, f"run{i}", seqs[i], time.time()
                 ev.id = f"run{i}-{seqs[i]}"
-                await nc.publish(SUBJECTS.event(m.bot, kind_of(ev)), encode(ev))
+                yield ev
                 sent += 1
                 if sent >= n:
-                    break
-            if sent >= n:
-                break
+                    return
+
+
+async def fill_stream(url: str, n: int) -> None:
+    """Publish n valid events (a 20-bot simulated fleet) and wait until all are stored."""
+    nc = await nats.connect(url)
+    await ensure_events_stream(nc, SUBJECTS)
+    start = (await nc.jetstream().stream_info(SUBJECTS.events_stream)).state.messages
+    for ev in fleet_events(n):
+        await nc.publish(SUBJECTS.event(ev.bot, kind_of(ev)), encode(ev))
     js = nc.jetstream()
     target = start + n
     while (await js.stream_info(SUBJECTS.events_stream)).state.messages < target:
@@ -68,6 +74,9 @@ async def fill_stream(url: str, n: int) -> None:
 
 def prefill(db: Path, rows: int) -> None:
     writer = StoreWriter(db)
+    con = writer.con
+    has_ids = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'event_ids'")
+    with_ids = has_ids.fetchall() == [(1,)]  # false for a version before event_ids
     batch = 1_000_000
     for start in range(0, rows, batch):
         k = min(batch, rows - start)
@@ -83,7 +92,11 @@ def prefill(db: Path, rows: int) -> None:
                 "price": [1.0] * k,
             }
         )
-        writer._append("marks", data)
+        con.register("prefill", data)
+        con.execute("INSERT INTO marks BY NAME SELECT * FROM prefill")
+        if with_ids:
+            con.execute("INSERT INTO event_ids SELECT id, 'mark' FROM prefill")
+        con.unregister("prefill")
     writer.close()
 
 
@@ -124,6 +137,23 @@ async def baseline(url: str, db: Path, n: int) -> float:
     return rate
 
 
+async def writer_only(url: str, db: Path, n: int, batch: int = 20_000) -> float:
+    """``StoreWriter.write`` alone on decoded 20,000-event batches: the DuckDB side of
+    ingest (Arrow conversion, dedup, insert, commit) without NATS."""
+    events = list(fleet_events(n))
+    writer = StoreWriter(db)
+    t0 = time.perf_counter()
+    for start in range(0, n, batch):
+        rows = [
+            (ev, Delivery("s", b"", "", start + i + 1, 1, time.time_ns(), 0))
+            for i, ev in enumerate(events[start : start + batch])
+        ]
+        writer.write(rows, [])
+    rate = n / (time.perf_counter() - t0)
+    writer.close()
+    return rate
+
+
 async def store(url: str, db: Path, n: int, max_batch: int = 5000) -> float:
     service = StoreService(
         StoreConfig(
@@ -154,6 +184,7 @@ async def run(events: int, prefill_rows: int) -> None:
             ("baseline: stock fetch(1000) + Arrow insert", baseline),
             ("tradewire store (max_batch 5000)", store),
             ("tradewire store (max_batch 20000)", partial(store, max_batch=20_000)),
+            ("StoreWriter.write alone, 20000-event batches (no NATS)", writer_only),
         ]
         for name, fn in variants:
             db = Path(tmp) / f"{len(rates)}.duckdb"

@@ -244,3 +244,11 @@ def test_restart_keeps_firing_and_pending_state(tmp_path: Path) -> None:
     assert states(after.tick(T + 301)) == [("firing", "warning")]  # P's for elapsed
     ev = Heartbeat(id="h2", bot="b1", run="r", seq=9, ts=T + 310)
     assert states(after.observe(ev, T + 310)) == [("resolved", "critical")]
+
+
+def test_a_heartbeat_from_a_clock_ahead_cannot_hold_off_bot_down() -> None:
+    """Absence counts from when the engine saw the heartbeat, never from a future ts."""
+    c = Clock(Engine([rule(kind="absence", event="heartbeat", critical=120)]))
+    ev = Heartbeat(id="h1", bot="b1", run="r", seq=1, ts=T + 250)  # 250 s ahead
+    assert c.engine.observe(ev, T) == []
+    assert states(c.at(121)) == [("firing", "critical")]

@@ -369,7 +369,7 @@ def test_staleness_grows_and_resets() -> None:
     f(Mark(symbol="X", price=1), ts=T0)
     ages = [dict(staleness.samples(T0 + dt))[("b1", "X")] for dt in (1, 5, 30)]
     assert ages == [1, 5, 30]
-    f(Mark(symbol="X", price=1), ts=T0 + 30)
+    f(Mark(symbol="X", price=1), ts=T0 + 30, now=T0 + 30)  # aggregated when it was sent
     assert dict(staleness.samples(T0 + 31))[("b1", "X")] == 1
     assert dict(a.families["ws_message_stale"].samples(T0 + 200))[("b1",)] == 1  # 170 s > 60 s
 
@@ -444,3 +444,34 @@ def test_alert_firing_series_replace_the_previous_set(agg: Aggregator) -> None:
     assert 'bot="b2",alertname="DataQualityLow"' in text
     agg.set_alerts([firing("b2", {})])
     assert 'tw_alert_firing{bot="b1"' not in render(agg)
+
+
+def test_a_clock_ahead_cannot_keep_a_bot_up_or_make_ages_negative() -> None:
+    """A heartbeat stamped 100 s ahead (inside the decoder's clock_skew bound) counts as
+    sent when it was aggregated: the bot goes down on time and no age is negative."""
+    a = Aggregator(Limits(bot_down_after_s=120))
+    f = Feed(a)
+    f(Heartbeat(), ts=T0 + 100, now=T0)
+    f(Mark(symbol="X", price=1), ts=T0 + 100, now=T0)
+    f(Account(equity=1.0), ts=T0 + 100, now=T0)
+    ages = (
+        "heartbeat_age_seconds",
+        "market_data_staleness_seconds",
+        "ws_last_message_age_seconds",
+        "telemetry_account_age_seconds",
+    )
+    for name in ages:
+        assert [v for _, v in a.families[name].samples(T0)] == [0.0], name
+    assert dict(a.families["bot_up"].samples(T0 + 121))[("b1",)] == 0.0
+    assert dict(a.families["heartbeat_age_seconds"].samples(T0 + 121))[("b1",)] == 121.0
+
+
+def test_an_unbounded_seq_cannot_take_the_scrape_down() -> None:
+    """The decoder bounds seq to 63 bits; should a bigger one get in, counts are capped
+    and the scrape still answers for every bot."""
+    a = Aggregator()
+    Feed(a)(Heartbeat())
+    huge = Heartbeat(id="h", bot="b2", run="r", seq=10**400, ts=T0)
+    a.apply(huge, T0)
+    text = render(a)
+    assert 'tw_bot_up{bot="b2"} 1.0' in text and 'tw_bot_up{bot="b1"} 1.0' in text

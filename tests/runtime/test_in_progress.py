@@ -8,6 +8,7 @@ consumer has told the server "in progress" for longer than ack_wait; everything 
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,7 @@ async def test_slow_batch_is_not_redelivered(
     writing, release = threading.Event(), threading.Event()
     real = service.writer.write
 
-    def slow(events: list[Any], bad: list[Any]) -> Any:
+    def slow(events: Sequence[Any], bad: Sequence[Any]) -> Any:
         writing.set()
         release.wait(30)
         return real(events, bad)

@@ -146,3 +146,87 @@ def test_every_kind_is_in_the_union() -> None:
         "guard_check",
         "metric",
     }
+
+
+BIG = int("9" * 401)
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        (mark(seq=2**63), "$.seq"),  # one past BIGINT
+        (mark(seq=BIG), "$.seq"),
+        (mark(seq=-1), "$.seq"),
+        (
+            raw("order", symbol="X", side="buy", status="filled", qty=1.0, retries=2**64),
+            "$.retries",
+        ),
+        (raw("ws", state="connected", gap_count=BIG), "$.gap_count"),
+        (raw("cycle", duration_s=1.0, orders_submitted=-(2**63)), "$.orders_submitted"),
+        (
+            raw(
+                "data_quality", symbol="X", score=1.0, issues=[{"issue_type": "g", "count": 2**63}]
+            ),
+            "$.issues[0].count",
+        ),
+        (mark(v=0), "$.v"),
+        (mark(v=2**31), "$.v"),  # past the INTEGER column of v
+        (mark(seq=float(2**53 + 2)), "$.seq"),  # a double this large may not be the integer sent
+        (mark(seq=True), "$.seq"),
+    ],
+)
+def test_integers_are_bounded_to_their_column(data: bytes, field: str) -> None:
+    """Every int fits the store's column (BIGINT, INTEGER for v): an integer past it is
+    refused here, naming the field, instead of failing the write of its whole batch."""
+    with pytest.raises(EventError) as info:
+        decode(data)
+    assert info.value.reason == "invalid" and info.value.field == field, info.value
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "value"),
+    [
+        (mark(seq=2**63 - 1), "seq", 2**63 - 1),
+        (mark(seq=1.0), "seq", 1),
+        (mark(v=1.0), "v", 1),
+        (mark().replace(b'"seq":1', b'"seq":1e2'), "seq", 100),
+        (raw("order", symbol="X", side="buy", status="filled", qty=1, retries=3.0), "retries", 3),
+        (mark(seq=float(2**53)), "seq", 2**53),
+    ],
+)
+def test_integral_numbers_are_integers_as_in_json(data: bytes, field: str, value: int) -> None:
+    """JSON has one number type and JSON Schema calls 1.0 an integer: a writer whose
+    integers come out as 1.0 (doubles) is accepted, with the int it means."""
+    got = getattr(decode(data), field)
+    assert got == value and type(got) is int
+
+
+NOW = 1.8e9
+
+
+@pytest.mark.parametrize(
+    "ts",
+    [
+        32_503_680_000.0,  # 3000-01-01
+        NOW * 1000,  # milliseconds, as JavaScript's Date.now() gives
+        NOW + 301,
+        1e300,
+    ],
+)
+def test_ts_far_after_the_server_received_it_is_clock_skew(ts: float) -> None:
+    with pytest.raises(EventError) as info:
+        decode(mark(ts=ts), received_at=NOW)
+    assert info.value.reason == "clock_skew" and info.value.field == "$.ts", info.value
+
+
+@pytest.mark.parametrize("ts", [NOW + 299, NOW, NOW - 86_400 * 365 * 5, 1.0])
+def test_ts_near_or_before_receipt_is_accepted(ts: float) -> None:
+    """A clock a little ahead passes; the past is not bounded (importers send history)."""
+    assert decode(mark(ts=ts), received_at=NOW).ts == ts
+
+
+def test_clock_skew_bound_is_a_parameter_and_needs_a_receive_time() -> None:
+    assert decode(mark(ts=NOW + 3600)).ts == NOW + 3600  # no receive time: not checked
+    assert decode(mark(ts=NOW + 3600), received_at=NOW, max_future_s=7200).ts == NOW + 3600
+    with pytest.raises(EventError):
+        decode(mark(ts=NOW + 61), received_at=NOW, max_future_s=60)

@@ -15,7 +15,7 @@ from tests.conftest import RunningStore, read_only
 from tests.helpers import stream_ids
 from tests.waiting import wait_until
 from tradewire.consumers.simulate import SimulationConfig, run_simulation
-from tradewire.consumers.store import TABLES
+from tradewire.consumers.store import TABLES, StoreConfig, StoreService
 from tradewire.schemas import Mark, Subjects, encode
 
 pytestmark = pytest.mark.nats
@@ -215,3 +215,36 @@ async def test_sql_over_nats_is_read_only(
         refused = await ask(bad)
         assert refused.error and not refused.rows, bad
     assert store.rows("SELECT count(*) FROM marks")[0][0] == 0  # table still there
+
+
+async def test_quarantine_keeps_what_a_recreated_stream_numbers_again(
+    store: RunningStore, nc: Client, subjects: Subjects
+) -> None:
+    """A recreated stream numbers its messages from 1 again: malformed messages that
+    reuse an earlier one's stream_seq are each quarantined, not dropped as seen."""
+    js = nc.jetstream()
+    for _ in range(5):
+        await js.publish(subjects.event("b1", "mark"), b"{first")
+    await store.wait_for("SELECT count(*) FROM quarantine", 5)
+    assert await store.stop() == 0
+    await js.delete_stream(subjects.events_stream)
+    again = StoreService(
+        StoreConfig(
+            nats_url=store.service.config.nats_url, db=str(store.db), http_port=0, max_wait_s=0.1
+        )
+    )
+    task = await again.start(20)
+    try:
+        for _ in range(5):
+            await js.publish(subjects.event("b1", "mark"), b"{second")
+        running = RunningStore(again, task, store.db)
+        await wait_until(running.caught_up, what="the new stream acked")
+        rows = running.rows("SELECT stream_seq, raw FROM quarantine ORDER BY raw, stream_seq")
+        assert [(int(str(s)), r) for s, r in rows] == [
+            *((n, b"{first") for n in range(1, 6)),
+            *((n, b"{second") for n in range(1, 6)),
+        ]
+        assert again.quarantined == {"malformed": 5}
+    finally:
+        again.stop()
+        assert await task == 0

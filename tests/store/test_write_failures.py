@@ -7,7 +7,7 @@ The writer's ``write`` is wrapped to raise like a full disk would; everything el
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,8 @@ async def run_store(
     assert service.writer is not None
     real = service.writer.write
 
-    def flaky(events: list[Any], bad: list[Any]) -> Any:
-        if events and fail(events):
+    def flaky(events: Sequence[Any], bad: Sequence[Any]) -> Any:
+        if events and fail(list(events)):
             raise OSError(28, "No space left on device")
         return real(events, bad)
 

@@ -8,7 +8,15 @@ True
 """
 
 from ._alerts import RULE_NAME_PATTERN, AlertChange, AlertSeverity, AlertState
-from ._codec import DEFAULT_MAX_SIZE, SUPPORTED_VERSIONS, decode, encode, kind_of, validate
+from ._codec import (
+    DEFAULT_MAX_FUTURE_S,
+    DEFAULT_MAX_SIZE,
+    SUPPORTED_VERSIONS,
+    decode,
+    encode,
+    kind_of,
+    validate,
+)
 from ._errors import EventError, Reason
 from ._jsonschema import json_schema, json_schema_text
 from ._kinds import (
@@ -51,6 +59,7 @@ __all__ = [
     "BOT_ID_PATTERN",
     "DEFAULT_DUPLICATE_WINDOW_S",
     "DEFAULT_MAX_AGE_S",
+    "DEFAULT_MAX_FUTURE_S",
     "DEFAULT_MAX_SIZE",
     "DEFAULT_ROOT",
     "EVENT_TYPES",

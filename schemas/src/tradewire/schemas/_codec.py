@@ -10,6 +10,7 @@ from ._errors import EventError
 from ._kinds import KIND_OF, Envelope, Event, Metric
 
 __all__ = [
+    "DEFAULT_MAX_FUTURE_S",
     "DEFAULT_MAX_SIZE",
     "SUPPORTED_VERSIONS",
     "decode",
@@ -23,10 +24,38 @@ DEFAULT_MAX_SIZE = 64 * 1024
 # rather than guessed at, so a v2 event is quarantined, never misread as v1.
 SUPPORTED_VERSIONS: dict[str, frozenset[int]] = {kind: frozenset({1}) for kind in KIND_OF.values()}
 
+# An event stamped further than this after JetStream received it is refused as
+# clock_skew: a bot clock far ahead, or a ts in milliseconds (JavaScript's Date.now()),
+# would otherwise look alive (or fresh) until the wall clock caught up. Past times are
+# accepted: importers republish history legitimately.
+DEFAULT_MAX_FUTURE_S = 300.0
+
 _encoder = msgspec.json.Encoder()
 _decoder: msgspec.json.Decoder[Event] = msgspec.json.Decoder(Event)
 # "... - at `$.price`", or for a dict key "... - at `key` in `$.labels`".
 _PATH = re.compile(r" - at `(?:key` in `)?(\$[^`]*)`$")
+_INT_AS_FLOAT = "Expected `int`, got `float`"
+_EXACT = 2**53  # every integer up to here has an exact double
+
+
+def _integral_floats_as_ints(obj: object) -> object:
+    """JSON numbers like ``1.0`` as ints, as JSON (and JSON Schema) sees them."""
+    if isinstance(obj, float):
+        return int(obj) if obj.is_integer() and abs(obj) <= _EXACT else obj
+    if isinstance(obj, list):
+        return [_integral_floats_as_ints(x) for x in obj]
+    if isinstance(obj, dict):
+        return {k: _integral_floats_as_ints(x) for k, x in obj.items()}
+    return obj
+
+
+def _decode_json_numbers(data: bytes | bytearray | memoryview) -> Event:
+    """The slow path, taken only after an integer field held ``1.0``: JSON has one
+    number type, so a writer whose integers come out as ``1.0`` (a double in Java,
+    Jackson, ...) is right by JSON Schema; integral values up to 2^53 are read as ints.
+    Anything still wrong raises as the typed decoder would."""
+    event: Event = msgspec.convert(_integral_floats_as_ints(msgspec.json.decode(data)), Event)
+    return event
 
 
 def kind_of(event: Envelope) -> str:
@@ -56,17 +85,29 @@ def decode(
     max_size: int = DEFAULT_MAX_SIZE,
     expect_bot: str | None = None,
     expect_kind: str | None = None,
+    received_at: float | None = None,
+    max_future_s: float = DEFAULT_MAX_FUTURE_S,
 ) -> Event:
     """Decode and validate one event; raise :class:`EventError` on any fault.
 
     ``expect_bot`` and ``expect_kind`` come from the subject the message
     arrived on: the subject is what NATS permissions enforce, so a payload
-    that claims another bot is refused.
+    that claims another bot is refused. ``received_at`` (seconds since the
+    epoch) is when the server stored it: a ``ts`` more than ``max_future_s``
+    after it is refused as ``clock_skew``.
     """
     if len(data) > max_size:
         raise EventError("too_large", f"{len(data)} bytes exceeds the limit of {max_size}")
     try:
-        event = _decoder.decode(data)
+        try:
+            event = _decoder.decode(data)
+        except msgspec.ValidationError as exc:
+            if not str(exc).startswith(_INT_AS_FLOAT):
+                raise
+            try:
+                event = _decode_json_numbers(data)
+            except RecursionError:
+                raise exc from None
     except msgspec.ValidationError as exc:
         text = str(exc)
         match = _PATH.search(text)
@@ -91,5 +132,12 @@ def decode(
     if expect_kind is not None and kind != expect_kind:
         raise EventError(
             "kind_mismatch", f"payload kind {kind!r} != subject kind {expect_kind!r}", "$.kind"
+        )
+    if received_at is not None and event.ts > received_at + max_future_s:
+        raise EventError(
+            "clock_skew",
+            f"ts {event.ts:.3f} is {event.ts - received_at:.0f} s after the server received it"
+            f" (limit {max_future_s:g} s; is the bot clock wrong, or ts in milliseconds?)",
+            "$.ts",
         )
     return event

@@ -16,6 +16,7 @@ Reason = Literal[
     "bot_mismatch",
     "kind_mismatch",
     "bad_subject",
+    "clock_skew",
 ]
 
 

@@ -30,10 +30,12 @@ from ._types import (
     PositionSide,
     Score,
     Seconds,
+    SeqNo,
     Severity,
     Side,
     Text,
     Timestamp,
+    Version,
     WsState,
 )
 
@@ -74,11 +76,11 @@ class Envelope(msgspec.Struct, kw_only=True, tag_field="kind"):
     decoder refuses an event whose envelope was never stamped.
     """
 
-    v: int = 1
+    v: Version = 1
     id: Label = ""
     bot: BotId = ""
     run: Label = ""
-    seq: int = 0
+    seq: SeqNo = 0
     ts: NonNegative = 0.0
 
 

@@ -12,6 +12,8 @@ from msgspec import Meta
 
 __all__ = [
     "BOT_ID_PATTERN",
+    "INT32_MAX",
+    "INT64_MAX",
     "LABEL_NAME_PATTERN",
     "METRIC_NAME_PATTERN",
     "BotId",
@@ -33,10 +35,12 @@ __all__ = [
     "PositionSide",
     "Score",
     "Seconds",
+    "SeqNo",
     "Severity",
     "Side",
     "Text",
     "Timestamp",
+    "Version",
     "WsState",
 ]
 
@@ -51,7 +55,15 @@ Text = Annotated[str, Meta(max_length=8192)]
 NonNegative = Annotated[float, Meta(ge=0)]
 Seconds = Annotated[float, Meta(ge=0, description="a duration in seconds")]
 Score = Annotated[float, Meta(ge=0, le=1)]
-Count = Annotated[int, Meta(ge=0)]
+# Every integer is bounded to what the store's column can hold (BIGINT, or INTEGER for
+# ``v``): JSON allows any number of digits, and an integer past the column's range would
+# otherwise decode and then fail the whole batch's write. The store derives each
+# column's type from these bounds and refuses an unbounded int field.
+INT64_MAX = 2**63 - 1
+INT32_MAX = 2**31 - 1
+Count = Annotated[int, Meta(ge=0, le=INT64_MAX)]
+SeqNo = Annotated[int, Meta(ge=0, le=INT64_MAX, description="1, 2, 3 ... per run")]
+Version = Annotated[int, Meta(ge=1, le=INT32_MAX, description="schema version of the kind")]
 Timestamp = Annotated[float, Meta(ge=0, description="seconds since the epoch, UTC")]
 
 # Custom metrics (kind `metric`): names and label names become Prometheus names, so they

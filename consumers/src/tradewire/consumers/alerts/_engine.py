@@ -121,7 +121,8 @@ class Engine:
             elif rule.kind == "absence":
                 if not _matches(ev, rule.where):
                     continue
-                s.last_ts = max(s.last_ts, ev.ts)
+                # Up to now only: a bot clock ahead of ours must not hold off an absence.
+                s.last_ts = max(s.last_ts, min(ev.ts, now))
             elif _matches(ev, rule.where):
                 value = _field(ev, rule.field) if rule.field else 1.0
                 matched = rule.kind != "ratio" or _matches(ev, rule.match)
@@ -143,7 +144,7 @@ class Engine:
         if rule.kind == "threshold":
             return s.last_value
         if rule.kind == "absence":
-            return now - s.last_ts if s.last_ts else None
+            return max(0.0, now - s.last_ts) if s.last_ts else None
         window_s = self._durations[rule.name][0]
         w = s.window
         while w and w[0][0] < now - window_s:

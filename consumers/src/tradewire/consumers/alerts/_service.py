@@ -103,7 +103,9 @@ class AlertsService(ConsumerService):
         for d in batch:
             try:
                 bot, kind = self.subjects.parse_event(d.subject)
-                event = decode(d.data, expect_bot=bot, expect_kind=kind)
+                event = decode(
+                    d.data, expect_bot=bot, expect_kind=kind, received_at=d.received_ns / 1e9
+                )
             except EventError:
                 continue  # the store quarantines it; an alert cannot use it
             changes += self.engine.observe(event, now)

@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 
 from tradewire.consumers.runtime import load_config
-from tradewire.schemas import DEFAULT_ROOT, Subjects
+from tradewire.schemas import DEFAULT_MAX_FUTURE_S, DEFAULT_ROOT, Subjects
 
 from ._profiles import Profile, resolve_profiles
 
@@ -37,6 +37,9 @@ class MetricsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     ws_heartbeat_stale_after_s: float = 30.0
     unfilled_order_after_s: float = 300.0  # an order open this long counts as unfilled
     signal_window_s: float = 300.0
+    # Events stamped further than this after JetStream received them are refused
+    # (counted as quarantined, reason clock_skew), as the store does.
+    max_future_s: float = DEFAULT_MAX_FUTURE_S
     order_error_rate_warn: float = 0.05
     order_error_rate_crit: float = 0.15
     order_retry_rate_warn: float = 0.10
@@ -64,6 +67,7 @@ class MetricsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             "signal_window_s": self.signal_window_s > 0,
             "unfilled_order_after_s": self.unfilled_order_after_s > 0,
             "ws_heartbeat_stale_after_s": self.ws_heartbeat_stale_after_s > 0,
+            "max_future_s": self.max_future_s > 0,
         }
         for name in (
             "order_error_rate",

@@ -3,6 +3,10 @@
 Each takes ``(aggregator, event, now, seed)``. ``seed`` is True while the service
 starts from the stream's last message per subject: folds then set state and gauges
 only, since counters and histograms start at zero after a restart.
+
+Event times count for liveness (heartbeats, marks, snapshots) only up to ``now``, when
+the event was folded in: a bot clock ahead of ours (within the decoder's
+``max_future_s``) must not keep a bot "up" after it stopped, nor make an age negative.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ _RUNNING = {"started": 1.0, "resumed": 1.0, "paused": 0.0, "stopped": 0.0, "emer
 
 def _heartbeat(a: Aggregator, ev: Heartbeat, now: float, seed: bool) -> None:
     bot = ev.bot
-    a.last_heartbeat[bot] = max(ev.ts, a.last_heartbeat.get(bot, 0.0))
+    a.last_heartbeat[bot] = max(min(ev.ts, now), a.last_heartbeat.get(bot, 0.0))
     f, b = a.families, (bot,)
     f["bot_uptime_seconds"].set(b, ev.uptime_s)
     vitals = (
@@ -230,10 +234,11 @@ def _risk(a: Aggregator, ev: Risk, now: float, seed: bool) -> None:
 
 def _account(a: Aggregator, ev: Account, now: float, seed: bool) -> None:
     bot = ev.bot
-    if ev.ts < a.last_account.get(bot, 0.0):
+    ts = min(ev.ts, now)
+    if ts < a.last_account.get(bot, 0.0):
         return  # an older snapshot arriving late must not roll the gauges back
     f, b = a.families, (bot,)
-    a.last_account[bot] = ev.ts
+    a.last_account[bot] = ts
     a.latest_account[bot] = msgspec.to_builtins(ev)
     total = ev.realized_pnl + ev.unrealized_pnl + ev.funding_pnl - ev.fees
     f["equity_dollars"].set(b, ev.equity)
@@ -273,7 +278,7 @@ def _account(a: Aggregator, ev: Account, now: float, seed: bool) -> None:
 def _mark(a: Aggregator, ev: Mark, now: float, seed: bool) -> None:
     sym = a.label(ev.bot, "symbol", ev.symbol)
     marks = a.last_mark[ev.bot]
-    marks[sym] = max(ev.ts, marks.get(sym, 0.0))
+    marks[sym] = max(min(ev.ts, now), marks.get(sym, 0.0))
 
 
 def _ws(a: Aggregator, ev: Ws, now: float, seed: bool) -> None:

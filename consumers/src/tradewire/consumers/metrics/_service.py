@@ -65,7 +65,13 @@ class MetricsService(ConsumerService):
     # -- events ---------------------------------------------------------------------------
     def _decode(self, d: Delivery) -> Event:
         bot, kind = self.subjects.parse_event(d.subject)
-        return decode(d.data, expect_bot=bot, expect_kind=kind)
+        return decode(
+            d.data,
+            expect_bot=bot,
+            expect_kind=kind,
+            received_at=d.received_ns / 1e9,
+            max_future_s=self.config.max_future_s,
+        )
 
     async def handle(self, batch: Sequence[Delivery]) -> Acks:
         """Aggregate a batch. Metrics live in memory, so acking at once loses nothing
@@ -78,7 +84,11 @@ class MetricsService(ConsumerService):
             except EventError as exc:
                 agg.families["pipeline_quarantined_total"].inc((exc.reason,))
                 continue
-            agg.apply(event, now)
+            try:
+                agg.apply(event, now)
+            except Exception:  # a bug here must not fail the batch, and so every bot's
+                log.exception("aggregating the event at stream seq %d failed", d.stream_seq)
+                agg.families["pipeline_quarantined_total"].inc(("aggregation_failed",))
         agg.tick(now)
         return Acks(ack=list(batch))
 

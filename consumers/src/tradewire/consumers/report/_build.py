@@ -126,8 +126,11 @@ async def build_report(
     for row in await run(
         f"SELECT bot, sum(realized_pnl), sum(fee), count(*),"
         f" count(*) FILTER (realized_pnl <> 0), count(*) FILTER (realized_pnl > 0),"
-        f" count(*) FILTER (realized_pnl < 0), sum(realized_pnl) FILTER (realized_pnl > 0),"
-        f" sum(realized_pnl) FILTER (realized_pnl < 0), max(realized_pnl) FILTER"
+        # fsum (compensated): the same figures to the last bit whatever order the rows
+        # are stored or scanned in, and as close to the exact sum as a double gets.
+        f" count(*) FILTER (realized_pnl < 0),"
+        f" fsum(realized_pnl) FILTER (realized_pnl > 0),"
+        f" fsum(realized_pnl) FILTER (realized_pnl < 0), max(realized_pnl) FILTER"
         f" (realized_pnl > 0), min(realized_pnl) FILTER (realized_pnl < 0),"
         f" avg(realized_pnl) FILTER (realized_pnl <> 0),"
         f" stddev_pop(realized_pnl) FILTER (realized_pnl <> 0)"

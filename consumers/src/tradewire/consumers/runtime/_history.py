@@ -51,7 +51,10 @@ async def read_history(
             for m in msgs:
                 try:
                     bot, kind = subjects.parse_event(m.subject)
-                    on_event(decode(m.data, expect_bot=bot, expect_kind=kind))
+                    received_at = m.metadata.timestamp.timestamp()
+                    on_event(
+                        decode(m.data, expect_bot=bot, expect_kind=kind, received_at=received_at)
+                    )
                 except EventError:
                     continue
                 n += 1

@@ -175,7 +175,9 @@ class PullConsumer:
     async def _on_msg(self, msg: Msg) -> None:
         self.last_activity = time.monotonic()
         headers = msg.headers
-        if headers and not msg.data and "Status" in headers:
+        # The server's status messages have no reply subject; a delivery always has one
+        # (its ack subject), whatever headers a publisher put on it.
+        if headers and not msg.reply and not msg.data and "Status" in headers:
             self._on_status(headers)
             return
         meta = parse_ack_subject(msg.reply)

@@ -133,6 +133,10 @@ class IncidentModel(BotModel):
             ]
         if self.role == "feed":
             return [Health(status="unhealthy", component="feed", message="feed stalled")]
+        if self.role == "broker":
+            # An order left open from before the incident: reported at the first snapshot,
+            # so the unfilled-orders figures move from the start, not by chance.
+            self.stuck.append(f"{self.bot}-o0")
         return []
 
     def _losing_round_trip(self) -> list[Envelope]:

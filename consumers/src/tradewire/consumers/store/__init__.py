@@ -12,15 +12,17 @@ from ._sql import (
     run_query,
 )
 from ._tables import TABLES
-from ._writer import StoreWriter, WriteResult
+from ._writer import Problem, Refused, StoreWriter, WriteResult
 
 __all__ = [
     "MAX_LIMIT",
     "TABLES",
     "ConfigError",
+    "Problem",
     "QueryError",
     "QueryResult",
     "ReadOnlyQuery",
+    "Refused",
     "SqlRequest",
     "StoreConfig",
     "StoreService",

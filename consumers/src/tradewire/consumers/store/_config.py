@@ -10,7 +10,7 @@ import msgspec
 
 from tradewire.consumers.runtime import ConfigError, load_config
 from tradewire.publisher import StreamLimits
-from tradewire.schemas import DEFAULT_MAX_SIZE, DEFAULT_ROOT, Subjects
+from tradewire.schemas import DEFAULT_MAX_FUTURE_S, DEFAULT_MAX_SIZE, DEFAULT_ROOT, Subjects
 
 __all__ = ["ConfigError", "StoreConfig", "load_store_config"]
 
@@ -32,6 +32,9 @@ class StoreConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # gets back what a crashed one held (unacked) within seconds.
     ack_wait_s: float = 10.0
     max_event_size: int = DEFAULT_MAX_SIZE
+    # An event whose ts is further than this after JetStream received it is quarantined
+    # as clock_skew (a clock far ahead, a ts in milliseconds); the past is not bounded.
+    max_future_s: float = DEFAULT_MAX_FUTURE_S
     sql_row_limit: int = 10_000
     sql_timeout_s: float = 30.0
     # The events stream's limits, set by the store at start (it owns them). Unset: a
@@ -55,6 +58,7 @@ class StoreConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             "sql_row_limit": 1 <= self.sql_row_limit <= 100_000,
             "sql_timeout_s": self.sql_timeout_s > 0,
             "max_event_size": 256 <= self.max_event_size <= 1 << 20,
+            "max_future_s": self.max_future_s > 0,
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:

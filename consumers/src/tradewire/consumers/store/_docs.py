@@ -134,19 +134,31 @@ _EXTRA = """\
 ## quarantine
 
 Messages the store could not accept, kept with their exact bytes. They are acked, so
-they are not redelivered; fix the sender, then inspect or replay them from here.
+they are not redelivered; fix the sender, then inspect or replay them from here. The
+primary key is (stream_seq, received_at): one row per message, redeliveries included,
+also across a recreated stream (which numbers its messages from 1 again).
 
 | column | type | meaning |
 | --- | --- | --- |
-| stream_seq | UBIGINT | sequence in the events stream; primary key |
+| stream_seq | UBIGINT | sequence in the events stream |
 | subject | VARCHAR | subject it arrived on |
 | received_at | DOUBLE | when JetStream stored it (s since the epoch) |
 | quarantined_at | DOUBLE | when the store quarantined it |
-| reason | VARCHAR | malformed, invalid, too_large, unsupported_version, unstamped, bot_mismatch, kind_mismatch, bad_subject, or write_failed (a valid event the store failed to write `max_deliveries` times) |
+| reason | VARCHAR | from the decoder: malformed, invalid, too_large, unsupported_version, unstamped, bot_mismatch, kind_mismatch, bad_subject, clock_skew (see schema-evolution.md); from the store: duplicate_id (the id is already stored as another kind), unstorable (this message could not be written while the rest of its batch was), write_failed (the store failed to write it `max_deliveries` times) |
 | field | VARCHAR | JSON path of the offending field, when one is to blame |
 | error | VARCHAR | the full error message |
 | num_delivered | INTEGER | deliveries before it was quarantined |
 | raw | BLOB | the message payload as received |
+
+## event_ids
+
+Every stored event's id, once, with its kind: what makes an id one event across all the
+kind tables.
+
+| column | type | meaning |
+| --- | --- | --- |
+| id | VARCHAR | event id; primary key |
+| kind | VARCHAR | the kind (and so the table) it is stored as |
 
 ## alerts
 
@@ -202,7 +214,7 @@ def tables_markdown() -> str:
         ]
         for col in table.columns:
             doc = KIND_COLUMN_DOCS.get((kind, col.name)) or COLUMN_DOCS[col.name]
-            key = " (primary key)" if col.name == "id" else ""
+            key = " (unique across all tables: see `event_ids`)" if col.name == "id" else ""
             out.append(f"| {col.name} | {col.sql} | {doc}{key} |")
         out.append("")
     return "\n".join(out) + "\n" + _EXTRA

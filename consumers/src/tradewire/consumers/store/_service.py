@@ -28,7 +28,7 @@ from tradewire.schemas import AlertChange, Envelope, EventError, decode
 from ._config import StoreConfig
 from ._metrics import add_metrics
 from ._responder import SqlResponder
-from ._writer import StoreWriter
+from ._writer import Problem, StoreWriter
 
 __all__ = ["StoreService"]
 
@@ -57,15 +57,24 @@ class StoreService(ConsumerService):
     # -- batch handling --------------------------------------------------------------
     def _classify(
         self, batch: Sequence[Delivery]
-    ) -> tuple[list[tuple[Envelope, Delivery]], list[tuple[Delivery, EventError | str]]]:
+    ) -> tuple[list[tuple[Envelope, Delivery]], list[tuple[Delivery, Problem]]]:
         good: list[tuple[Envelope, Delivery]] = []
-        bad: list[tuple[Delivery, EventError | str]] = []
+        bad: list[tuple[Delivery, Problem]] = []
         parse = self.subjects.parse_event
         size = self.config.max_event_size
+        skew = self.config.max_future_s
         for d in batch:
             try:
                 bot, kind = parse(d.subject)
-                good.append((decode(d.data, max_size=size, expect_bot=bot, expect_kind=kind), d))
+                event = decode(
+                    d.data,
+                    max_size=size,
+                    expect_bot=bot,
+                    expect_kind=kind,
+                    received_at=d.received_ns / 1e9,
+                    max_future_s=skew,
+                )
+                good.append((event, d))
             except EventError as exc:
                 bad.append((d, exc))
         return good, bad
@@ -88,15 +97,14 @@ class StoreService(ConsumerService):
         self.health.checks["writes"] = Check(ok=True)
         self.stored += result.inserted
         self.duplicates += result.duplicates
-        for _, err in bad:
-            self.quarantined[err.reason if isinstance(err, EventError) else "write_failed"] += 1
+        self.quarantined.update(result.reasons)
         return Acks(ack=list(batch))
 
     async def _after_failure(
         self,
         batch: Sequence[Delivery],
         good: list[tuple[Envelope, Delivery]],
-        bad: list[tuple[Delivery, EventError | str]],
+        bad: list[tuple[Delivery, Problem]],
         exc: Exception,
     ) -> Acks:
         """Redeliver later; messages that failed too often go to quarantine instead."""
@@ -106,15 +114,15 @@ class StoreService(ConsumerService):
         if not spent:
             return Acks(nak=list(batch), nak_delay_s=2.0)
         reason = f"write failed {limit} times: {exc!r}"
-        to_quarantine: list[tuple[Delivery, EventError | str]] = [(d, reason) for d in spent]
+        to_quarantine: list[tuple[Delivery, Problem]] = [(d, reason) for d in spent]
         to_quarantine += [(d, e) for d, e in bad if d.num_delivered < limit]
         try:
-            await asyncio.to_thread(self.writer.write, [], to_quarantine)
+            result = await asyncio.to_thread(self.writer.write, [], to_quarantine)
         except Exception as again:
             log.error("quarantine write failed too: %r", again)
             return Acks(nak=list(batch), nak_delay_s=5.0)
         done = {d.stream_seq for d, _ in to_quarantine}
-        self.quarantined["write_failed"] += len(spent)
+        self.quarantined.update(result.reasons)
         return Acks(
             ack=[d for d in batch if d.stream_seq in done],
             nak=[d for d in batch if d.stream_seq not in done],

@@ -20,7 +20,9 @@ from tradewire.schemas import EVENT_TYPES, KIND_OF, Envelope
 __all__ = [
     "ALERTS_DDL",
     "ENVELOPE_COLUMNS",
+    "EVENT_IDS_DDL",
     "QUARANTINE_DDL",
+    "QUARANTINE_KEY",
     "STREAM_COLUMNS",
     "TABLES",
     "Column",
@@ -72,18 +74,39 @@ class Table:
     columns: tuple[Column, ...]
 
     def ddl(self) -> str:
+        """No primary key: ids are unique across all kinds through ``event_ids``, one
+        index for every table (an index per table too would double the cost of each
+        insert). Files created before ``event_ids`` keep their ``id`` primary keys."""
         cols = []
         for c in self.columns:
-            extra = (
-                " PRIMARY KEY"
-                if c.name == "id"
-                else (" NOT NULL" if c.name in ENVELOPE_COLUMNS else "")
-            )
+            extra = " NOT NULL" if c.name in ENVELOPE_COLUMNS else ""
             cols.append(f'"{c.name}" {c.sql}{extra}')
         return f"CREATE TABLE IF NOT EXISTS {self.name} (\n  " + ",\n  ".join(cols) + "\n)"
 
     def arrow_schema(self) -> pa.Schema:
         return pa.schema([(c.name, c.arrow) for c in self.columns])
+
+
+# Integer columns by range, narrowest first. Every int field must be bounded (see
+# tradewire.schemas._types): the decoder then refuses what the column cannot hold,
+# instead of one event failing the Arrow conversion of its whole batch.
+_INT_COLUMNS = (
+    (-(2**31), 2**31 - 1, "INTEGER", pa.int32()),
+    (-(2**63), 2**63 - 1, "BIGINT", pa.int64()),
+)
+
+
+def _int_column(t: msgspec.inspect.IntType) -> tuple[str, pa.DataType, bool]:
+    lo = t.ge if t.ge is not None else (t.gt + 1 if t.gt is not None else None)
+    hi = t.le if t.le is not None else (t.lt - 1 if t.lt is not None else None)
+    if lo is None or hi is None:
+        raise TypeError(f"unbounded int field {t}: give it Meta(ge=..., le=...)")
+    for low, high, sql, arrow in _INT_COLUMNS:
+        # Existing files have BIGINT for every bounded count; only a field this narrow
+        # (``v``) is INTEGER, so deriving the type keeps every column as it was.
+        if low <= lo and hi <= high:
+            return sql, arrow, False
+    raise TypeError(f"int field {t} does not fit a BIGINT column")
 
 
 def _map(t: msgspec.inspect.Type) -> tuple[str, pa.DataType, bool]:
@@ -101,7 +124,7 @@ def _map(t: msgspec.inspect.Type) -> tuple[str, pa.DataType, bool]:
     if isinstance(t, msgspec.inspect.BoolType):
         return "BOOLEAN", pa.bool_(), False
     if isinstance(t, msgspec.inspect.IntType):
-        return "BIGINT", pa.int64(), False
+        return _int_column(t)
     if isinstance(t, msgspec.inspect.StrType | msgspec.inspect.LiteralType):
         return "VARCHAR", pa.string(), False
     if isinstance(t, msgspec.inspect.ListType) and isinstance(
@@ -123,8 +146,6 @@ def _table(cls: type[Envelope]) -> Table:
     columns = []
     for name in names:
         sql, arrow, nested = _map(by_name[name].type)
-        if name == "v":
-            sql, arrow = "INTEGER", pa.int32()
         columns.append(Column(name, sql, arrow, nested, mapping=sql.startswith("MAP")))
     columns += [
         Column("received_at", "DOUBLE", pa.float64()),
@@ -136,16 +157,27 @@ def _table(cls: type[Envelope]) -> Table:
 
 TABLES: dict[str, Table] = {KIND_OF[cls]: _table(cls) for cls in EVENT_TYPES}
 
+# Every stored event's id and kind, whatever its table: the id is unique across kinds
+# (each kind table's own primary key sees only that kind).
+EVENT_IDS_DDL = """CREATE TABLE IF NOT EXISTS event_ids (
+  id VARCHAR PRIMARY KEY,
+  kind VARCHAR NOT NULL
+)"""
+
+# A stream sequence number alone repeats when the stream is recreated; with the time
+# the server stored the message it names one message (its redeliveries included).
+QUARANTINE_KEY = ("stream_seq", "received_at")
 QUARANTINE_DDL = """CREATE TABLE IF NOT EXISTS quarantine (
-  stream_seq UBIGINT PRIMARY KEY,
+  stream_seq UBIGINT NOT NULL,
   subject VARCHAR NOT NULL,
-  received_at DOUBLE,
+  received_at DOUBLE NOT NULL,
   quarantined_at DOUBLE NOT NULL,
   reason VARCHAR NOT NULL,
   field VARCHAR,
   error VARCHAR NOT NULL,
   num_delivered INTEGER,
-  raw BLOB
+  raw BLOB,
+  PRIMARY KEY (stream_seq, received_at)
 )"""
 
 # Alert state changes (from <ROOT>_ALERTS), written by the store's second consumer.

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import threading
 import time
-from collections import defaultdict
-from dataclasses import dataclass
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -18,28 +21,76 @@ from tradewire.schemas import KIND_OF, AlertChange, Envelope, EventError
 from ._tables import (
     ALERTS_ADDED,
     ALERTS_DDL,
+    EVENT_IDS_DDL,
     QUARANTINE_DDL,
+    QUARANTINE_KEY,
     TABLES,
     Table,
     rows_to_arrow,
     views_ddl,
 )
 
-__all__ = ["StoreWriter", "WriteResult"]
+__all__ = ["Problem", "Refused", "StoreWriter", "WriteResult"]
+
+log = logging.getLogger("tradewire.store")
+
+
+@dataclass(frozen=True)
+class Refused:
+    """Why the store itself refuses a message the decoder accepted (see ``quarantine``)."""
+
+    reason: str  # duplicate_id, unstorable, write_failed
+    error: str
+    field: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.reason}: {self.error}"
+
+
+# Why a message goes to quarantine; a plain str is the text of a write_failed.
+Problem = EventError | Refused | str
+_Item = tuple[Delivery, Envelope | Problem]
 
 
 @dataclass
 class WriteResult:
     inserted: int = 0
     duplicates: int = 0
-    quarantined: int = 0
+    quarantined: int = 0  # rows added to quarantine
+    # Messages sent to quarantine by reason: the batch's bad ones and those the writer
+    # refused itself (duplicate_id, unstorable).
+    reasons: Counter[str] = field(default_factory=Counter)
+
+    def add(self, other: WriteResult) -> None:
+        self.inserted += other.inserted
+        self.duplicates += other.duplicates
+        self.quarantined += other.quarantined
+        self.reasons.update(other.reasons)
+
+
+def _reason(problem: Problem) -> str:
+    return "write_failed" if isinstance(problem, str) else problem.reason
+
+
+# Failures of the database, not of a message: splitting the batch would not help.
+_STORE_FAULTS = (
+    OSError,
+    MemoryError,
+    duckdb.IOException,
+    duckdb.FatalException,
+    duckdb.InternalException,
+    duckdb.OutOfMemoryException,
+)
 
 
 class StoreWriter:
     """Owns the read-write DuckDB connection of one store process.
 
-    Dedup is the ``id`` primary key with ``INSERT OR IGNORE``: a redelivered or
-    re-published event is stored once whatever the stream's duplicate window.
+    Exactly once per event id, across kinds: ``event_ids`` (its primary key) holds
+    every stored id and its kind, and only an event whose id it did not hold yet is
+    inserted. A redelivered or re-published event (same id and kind) is a duplicate
+    and skipped, whatever the stream's duplicate window; an id already stored as
+    another kind is quarantined as ``duplicate_id``.
     """
 
     def __init__(self, path: Path, *, threads: int = 2, memory_limit: str = "2GB") -> None:
@@ -66,11 +117,77 @@ class StoreWriter:
         for table in TABLES.values():
             con.execute(table.ddl())
             self._add_columns(table.name, {c.name: c.sql for c in table.columns})
+        # Kind tables of files created before event_ids keep an id primary key: they are
+        # inserted into with INSERT OR IGNORE (an id the key holds is skipped as before).
+        self._keyed = {
+            str(r[0])
+            for r in con.execute(
+                "SELECT table_name FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY'"
+            ).fetchall()
+        } & {t.name for t in TABLES.values()}
+        self._migrate_quarantine_key()
         con.execute(QUARANTINE_DDL)
         con.execute(ALERTS_DDL)
         self._add_columns("alerts", ALERTS_ADDED)
         for ddl in views_ddl():
             con.execute(ddl)
+        self._create_event_ids()
+
+    @contextlib.contextmanager
+    def _atomic(self) -> Iterator[None]:
+        """One transaction: committed if the block returns, rolled back if it raises."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+
+    def _has_table(self, name: str) -> bool:
+        row = self.con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = ?",
+            [name],
+        ).fetchone()
+        return bool(row and row[0])
+
+    def _create_event_ids(self) -> None:
+        """A file from before ``event_ids`` gets it filled from the stored events, the
+        earliest row (by stream position) of each id deciding its kind."""
+        if self._has_table("event_ids"):
+            return
+        with self._atomic():
+            self.con.execute(EVENT_IDS_DDL)
+            # Rows written without a stream position (by hand, by a tool) still count.
+            self.con.execute(
+                "INSERT INTO event_ids SELECT id, coalesce(arg_min(kind, stream_seq), "
+                "any_value(kind)) FROM events GROUP BY id"
+            )
+
+    def _migrate_quarantine_key(self) -> None:
+        """Files created with ``quarantine`` keyed by ``stream_seq`` alone: a sequence
+        number repeats once the stream is recreated, so rows are copied into the table
+        keyed by (stream_seq, received_at), in one transaction."""
+        keys = self.con.execute(
+            "SELECT constraint_column_names FROM duckdb_constraints() "
+            "WHERE table_name = 'quarantine' AND constraint_type = 'PRIMARY KEY'"
+        ).fetchall()
+        if not keys or tuple(keys[0][0]) == QUARANTINE_KEY:
+            return
+        con = self.con
+        with self._atomic():
+            con.execute("ALTER TABLE quarantine RENAME TO quarantine_old")
+            con.execute(QUARANTINE_DDL)
+            # Every old row has received_at (it came with the message); a NULL would be
+            # kept as 0, its stream_seq alone being unique in the old table.
+            con.execute(
+                "INSERT INTO quarantine (stream_seq, subject, received_at, quarantined_at, "
+                "reason, field, error, num_delivered, raw) "
+                "SELECT stream_seq, subject, coalesce(received_at, 0), quarantined_at, "
+                "reason, field, error, num_delivered, raw FROM quarantine_old"
+            )
+            con.execute("DROP TABLE quarantine_old")
+        log.info("quarantine: primary key migrated to (stream_seq, received_at)")
 
     def _add_columns(self, table: str, columns: dict[str, str]) -> None:
         """Columns added to a table's definition since the file was created."""
@@ -110,40 +227,142 @@ class StoreWriter:
                 "stream_seq": pa.array([d.stream_seq for _, d in changes], pa.uint64()),
             }
         )
-        with self.lock:
-            self.con.execute("BEGIN TRANSACTION")
-            try:
-                n = self._append("alerts", data)
-                self.con.execute("COMMIT")
-            except BaseException:
-                self.con.execute("ROLLBACK")
-                raise
-        return n
+        with self.lock, self._atomic():
+            return self._append("alerts", data)
 
     def write(
-        self, events: list[tuple[Envelope, Delivery]], bad: list[tuple[Delivery, EventError | str]]
+        self,
+        events: Sequence[tuple[Envelope, Delivery]],
+        bad: Sequence[tuple[Delivery, Problem]],
     ) -> WriteResult:
-        """Insert all of it or none of it; raise on failure (nothing is then acked)."""
-        result = WriteResult()
-        by_kind: dict[str, dict[str, tuple[Envelope, Delivery]]] = defaultdict(dict)
-        for event, delivery in events:
-            by_kind[KIND_OF[type(event)]].setdefault(event.id, (event, delivery))
+        """Insert the batch in one transaction; raise when nothing of it can be written.
+
+        If the transaction fails for a reason other than the database's own (see
+        ``_STORE_FAULTS``), the batch is split in halves, recursively, to find the
+        messages at fault: they go to quarantine as ``unstorable`` and their neighbours
+        are written. A batch no part of which can be written raises (nothing is acked).
+        """
         with self.lock:
-            con = self.con
-            con.execute("BEGIN TRANSACTION")
             try:
-                for kind, rows in by_kind.items():
-                    n = self._insert(TABLES[kind], list(rows.values()))
-                    result.inserted += n
-                    result.duplicates += len(rows) - n
-                result.duplicates += len(events) - sum(len(r) for r in by_kind.values())
-                if bad:
-                    result.quarantined = self._quarantine(bad)
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
+                return self._transaction(events, bad)
+            except _STORE_FAULTS:
                 raise
+            except Exception as exc:
+                items: list[_Item] = [(d, e) for e, d in events]
+                items += bad
+                log.warning("write of %d message(s) failed: %r; isolating", len(items), exc)
+                return self._isolate(items, exc)
+
+    def _isolate(self, items: list[_Item], first: Exception) -> WriteResult:
+        """Write ``items`` in ever smaller parts, left first; a single message that still
+        fails is refused. Bounded: past a budget of a few failures per level of halving,
+        or when no part could be written, the batch failed for the store's reasons."""
+        result = WriteResult()
+        refused: list[tuple[Delivery, Problem]] = []
+        budget = 4 * len(items).bit_length() + 4
+        wrote = False
+        parts = _halves(items) if len(items) > 1 else []
+        while parts:
+            part = parts.pop()
+            try:
+                result.add(self._transaction(*_split(part)))
+                wrote = True
+            except _STORE_FAULTS:
+                raise
+            except Exception as exc:
+                budget -= 1
+                if budget < 0:
+                    raise first from exc
+                if len(part) > 1:
+                    parts += _halves(part)
+                else:
+                    refused.append((part[0][0], Refused("unstorable", repr(exc))))
+        if not wrote:
+            raise first
+        if refused:
+            log.error("quarantining %d message(s) the store could not write", len(refused))
+            result.add(self._transaction([], refused))
         return result
+
+    def _transaction(
+        self,
+        events: Sequence[tuple[Envelope, Delivery]],
+        bad: Sequence[tuple[Delivery, Problem]],
+    ) -> WriteResult:
+        result = WriteResult()
+        with self._atomic():
+            problems = list(bad)
+            if events:
+                self._write_events(events, result, problems)
+            if problems:
+                result.quarantined = self._quarantine(problems)
+                result.reasons.update(_reason(p) for _, p in problems)
+        return result
+
+    def _write_events(
+        self,
+        events: Sequence[tuple[Envelope, Delivery]],
+        result: WriteResult,
+        problems: list[tuple[Delivery, Problem]],
+    ) -> None:
+        """Insert each id's first event (in stream order); a later one with the same id
+        is a duplicate if it is of the same kind, else a ``duplicate_id`` problem."""
+        first: dict[str, tuple[Envelope, Delivery]] = {}
+        for event, d in events:
+            first.setdefault(event.id, (event, d))
+        if len(first) < len(events):  # the same id more than once in this batch
+            for event, d in events:
+                kept, kept_d = first[event.id]
+                if kept_d is d:
+                    continue
+                if type(kept) is type(event):
+                    result.duplicates += 1
+                else:
+                    problems.append((d, _duplicate_id(event.id, KIND_OF[type(kept)])))
+        by_kind: dict[str, list[tuple[Envelope, Delivery]]] = defaultdict(list)
+        for event, d in first.values():
+            by_kind[KIND_OF[type(event)]].append((event, d))
+        stored = self._claim_ids(by_kind)
+        if stored:  # ids stored before this batch: a redelivery, or another kind's id
+            for kind, rows in by_kind.items():
+                fresh = []
+                for e, d in rows:
+                    before = stored.get(e.id)
+                    if before is None:
+                        fresh.append((e, d))
+                    elif before == kind:
+                        result.duplicates += 1
+                    else:
+                        problems.append((d, _duplicate_id(e.id, before)))
+                by_kind[kind] = fresh
+        for kind, rows in by_kind.items():
+            n = self._insert(TABLES[kind], rows) if rows else 0
+            result.inserted += n
+            result.duplicates += len(rows) - n
+
+    def _claim_ids(self, by_kind: dict[str, list[tuple[Envelope, Delivery]]]) -> dict[str, str]:
+        """Record the batch's ids in ``event_ids``; return {id: kind} for the ids it held
+        already (only their events are left out). Only such a batch pays for the lookup."""
+        ids = [e.id for rows in by_kind.values() for e, _ in rows]
+        view = "_batch_event_ids"
+        self.con.register(
+            view,
+            pa.table({"id": ids, "kind": [kind for kind, rows in by_kind.items() for _ in rows]}),
+        )
+        try:
+            claimed = self.con.execute(
+                f"INSERT OR IGNORE INTO event_ids SELECT id, kind FROM {view} RETURNING id"
+            ).fetchall()
+        finally:
+            _unregister(self.con, view)
+        if len(claimed) == len(ids):
+            return {}
+        new = {row[0] for row in claimed}
+        known = [i for i in ids if i not in new]
+        found = self.con.execute(
+            "SELECT id, kind FROM event_ids WHERE id = ANY(?)", [known]
+        ).fetchall()
+        return {str(i): str(k) for i, k in found}
 
     def _insert(self, table: Table, rows: list[tuple[Envelope, Delivery]]) -> int:
         data = rows_to_arrow(
@@ -152,25 +371,27 @@ class StoreWriter:
             [d.received_ns / 1e9 for _, d in rows],
             [d.stream_seq for _, d in rows],
         )
-        return self._append(table.name, data)
+        return self._append(table.name, data, or_ignore=table.name in self._keyed)
 
-    def _append(self, name: str, data: pa.Table) -> int:
+    def _append(self, name: str, data: pa.Table, *, or_ignore: bool = True) -> int:
+        """Insert ``data``; ``or_ignore`` skips rows whose primary key is already there."""
         view = f"_batch_{name}"
         self.con.register(view, data)
         try:
             cols = ", ".join(f'"{c}"' for c in data.column_names)
+            verb = "INSERT OR IGNORE" if or_ignore else "INSERT"
             row = self.con.execute(
-                f"INSERT OR IGNORE INTO {name} ({cols}) SELECT {cols} FROM {view}"
+                f"{verb} INTO {name} ({cols}) SELECT {cols} FROM {view}"
             ).fetchone()
         finally:
-            self.con.unregister(view)
+            _unregister(self.con, view)
         return int(row[0]) if row else 0
 
-    def _quarantine(self, bad: list[tuple[Delivery, EventError | str]]) -> int:
+    def _quarantine(self, bad: list[tuple[Delivery, Problem]]) -> int:
         now = time.time()
-        seen: dict[int, tuple[Delivery, EventError | str]] = {}
-        for d, err in bad:
-            seen.setdefault(d.stream_seq, (d, err))
+        seen: dict[tuple[int, int], tuple[Delivery, Problem]] = {}
+        for d, problem in bad:  # the key of QUARANTINE_KEY
+            seen.setdefault((d.stream_seq, d.received_ns), (d, problem))
         rows = list(seen.values())
         data = pa.table(
             {
@@ -178,11 +399,9 @@ class StoreWriter:
                 "subject": [d.subject for d, _ in rows],
                 "received_at": [d.received_ns / 1e9 for d, _ in rows],
                 "quarantined_at": [now] * len(rows),
-                "reason": [
-                    e.reason if isinstance(e, EventError) else "write_failed" for _, e in rows
-                ],
-                "field": [e.field if isinstance(e, EventError) else None for _, e in rows],
-                "error": [str(e) for _, e in rows],
+                "reason": [_reason(p) for _, p in rows],
+                "field": [None if isinstance(p, str) else p.field for _, p in rows],
+                "error": [str(p) for _, p in rows],
                 "num_delivered": pa.array([d.num_delivered for d, _ in rows], pa.int32()),
                 "raw": pa.array([d.data for d, _ in rows], pa.binary()),
             }
@@ -204,3 +423,34 @@ class StoreWriter:
         with self.lock:
             self.con.execute("CHECKPOINT")
             self.con.close()
+
+
+def _unregister(con: duckdb.DuckDBPyConnection, view: str) -> None:
+    """Drop a registered Arrow view; in a failed transaction DuckDB refuses even that,
+    and the error that failed it is the one to raise."""
+    with contextlib.suppress(duckdb.Error):
+        con.unregister(view)
+
+
+def _split(
+    items: list[_Item],
+) -> tuple[list[tuple[Envelope, Delivery]], list[tuple[Delivery, Problem]]]:
+    """A part of a batch back into its events and its messages for quarantine."""
+    events: list[tuple[Envelope, Delivery]] = []
+    bad: list[tuple[Delivery, Problem]] = []
+    for d, x in items:
+        if isinstance(x, Envelope):
+            events.append((x, d))
+        else:
+            bad.append((d, x))
+    return events, bad
+
+
+def _halves(part: list[_Item]) -> list[list[_Item]]:
+    """The two halves of ``part`` as a stack: the left one is popped first."""
+    mid = len(part) // 2
+    return [part[mid:], part[:mid]]
+
+
+def _duplicate_id(event_id: str, kind: str) -> Refused:
+    return Refused("duplicate_id", f"id {event_id!r} is already a {kind} event", "$.id")
