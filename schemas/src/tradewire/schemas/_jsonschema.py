@@ -3,11 +3,12 @@
 msgspec derives the schema from the Structs; what it cannot see is added here, so
 the schema refuses what the decoder refuses: the envelope is required on the wire
 (the Structs default it so that a bot can build an event before ``emit`` stamps
-it), ``v`` is a supported version, and ``seq >= 1``, ``ts > 0``, ``id`` and
-``run`` non-empty (``decode``'s ``unstamped`` check), and a ``metric`` counter's value >= 0. msgspec's ``discriminator``
-is OpenAPI, not JSON Schema, and strict validators refuse unknown keywords, so it
-is left out. Two rules stay outside any JSON Schema: the size limit, and ``ts``
-against the time the server received the event (``clock_skew``).
+it), ``v`` is a supported version, ``seq >= 1``, ``ts > 0``, ``id`` and ``run``
+non-empty (``decode``'s ``unstamped`` check), and a ``metric`` counter's value is
+>= 0. msgspec's ``discriminator`` is OpenAPI, not JSON Schema, and strict
+validators refuse unknown keywords, so it is left out. Two rules stay outside any
+JSON Schema: the size limit, and ``ts`` against the time the server received the
+event (``clock_skew``).
 """
 
 from __future__ import annotations
