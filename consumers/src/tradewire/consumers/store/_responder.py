@@ -174,6 +174,9 @@ class SqlResponder:
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
+                # Flushed, so the server has dropped the inbox before the stream counts
+                # as closed: a late ask gets "no responders" at once, not a timeout.
+                await self.nc.flush(timeout=2)
             await asyncio.to_thread(self._end, stream.query)
 
     def _end(self, query: ReadOnlyQuery) -> None:
