@@ -6,7 +6,8 @@ from pathlib import Path
 
 import msgspec
 
-from tradewire.consumers.alerts import Engine, Rule
+from tradewire.consumers.alerts import AlertRecord, Engine, Rule
+from tradewire.consumers.alerts._engine import BotState
 from tradewire.schemas import AlertChange, BrokerCall, Cycle, Envelope, Heartbeat, Mark, Order, Risk
 
 T = 1_800_000_000.0
@@ -142,7 +143,9 @@ def test_count_over_a_sliding_window() -> None:
     c.feed(Cycle(duration_s=1, ok=True))  # not counted
     c.now = T + 100
     assert states(c.feed(Cycle(duration_s=1, ok=False))) == [("firing", "warning")]
-    assert states(c.at(301)) == [("resolved", "warning")]  # the first two left the window
+    assert c.at(301) == []  # the bot fell silent: no data is not "all clear"
+    c.feed(Heartbeat())  # it runs again, at 301: its clock moves on ...
+    assert states(c.at(301)) == [("resolved", "warning")]  # ... the first two left the window
 
 
 def test_ratio_with_minimum_events() -> None:
@@ -237,9 +240,17 @@ def test_restart_keeps_firing_and_pending_state(tmp_path: Path) -> None:
     c.feed(Heartbeat())
     c.feed(Risk(drawdown_pct=12))
     assert [ch.rule for ch in c.at(121)] == ["R"]  # bot down fires; P is pending
-    saved = msgspec.json.encode(c.engine.export_state())
     after = Engine(rules)
-    after.import_state(msgspec.json.decode(saved))
+    for inst in list(c.engine.instances.values()):  # saved and read back as the service does
+        found = c.engine.instance(inst.fingerprint)
+        if found is not None:
+            key, kept, firing = found
+            raw = msgspec.json.encode(AlertRecord(key=key, instance=kept, firing=firing))
+            record = msgspec.json.decode(raw, type=AlertRecord)
+            after.import_instance(record.key, record.instance)
+    for bot in c.engine.bots:
+        raw = msgspec.json.encode(c.engine.bot_state(bot))
+        after.import_bot(bot, msgspec.json.decode(raw, type=BotState))
     assert after.tick(T + 130) == []  # still firing: no second page, nothing forgotten
     assert states(after.tick(T + 301)) == [("firing", "warning")]  # P's for elapsed
     ev = Heartbeat(id="h2", bot="b1", run="r", seq=9, ts=T + 310)

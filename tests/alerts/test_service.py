@@ -41,10 +41,12 @@ receivers:
     type: webhook
     url: {url}
     format: alertmanager
+    group_interval: 1s
   - name: dead
     type: webhook
     url: http://127.0.0.1:1/nothing-listens
     max_attempts: 2
+    group_interval: 1s
 """)
     return f
 

@@ -14,14 +14,12 @@ from pathlib import Path
 import duckdb
 import msgspec
 import nats
-from nats.js.errors import KeyNotFoundError
 
 from tradewire.schemas import AlertChange
 
 from ._nats import configured_url
 from .alerts import (
     DEFAULT_RULES,
-    FIRING_KEY,
     Silence,
     add_silence,
     list_silences,
@@ -29,6 +27,7 @@ from .alerts import (
     open_bucket,
     parse_duration,
     parse_receivers,
+    read_firing,
     remove_silence,
 )
 from .alerts._backtest import backtest
@@ -182,11 +181,7 @@ async def _with_nats(args: argparse.Namespace, url: str) -> int:
             print(f"{args.id} removed")
             return 0
         silences = await list_silences(kv)
-        try:
-            entry = await kv.get(FIRING_KEY)
-            firing = msgspec.json.decode(entry.value or b"[]", type=list[AlertChange])
-        except KeyNotFoundError:
-            firing = []
+        firing = await read_firing(kv)
         now = time.time()
         if not args.all:
             silences = [s for s in silences if s.ends_at > now]

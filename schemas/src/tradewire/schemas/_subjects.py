@@ -57,6 +57,12 @@ class Subjects:
         return f"{self._stream_prefix}_ALERTS"
 
     @property
+    def fleet_bucket(self) -> str:
+        """``tradewire_fleet``: the KV bucket of fleet membership (retired bots), which
+        the services watch."""
+        return f"{self.root.replace('.', '_')}_fleet"
+
+    @property
     def events_wildcard(self) -> str:
         return f"{self.root}.evt.>"
 

@@ -19,6 +19,7 @@ from tradewire.consumers.store import TABLES  # the store's tables, read back as
 from tradewire.schemas import AlertChange, Envelope
 
 from ._engine import Engine, Instance
+from ._payloads import SEVERITY_RANK
 from ._rules import Rule
 
 __all__ = ["Backtest", "Episode", "backtest"]
@@ -89,7 +90,7 @@ def backtest(
                 result.episodes.append(ep)
             elif c.state == "firing":
                 ep = open_[c.fingerprint][0]
-                if _RANK[c.severity] > _RANK[ep.severity]:
+                if SEVERITY_RANK[c.severity] > SEVERITY_RANK[ep.severity]:
                     ep.severity = c.severity
             elif c.state == "resolved" and c.fingerprint in open_:
                 open_.pop(c.fingerprint)[0].resolved_at = c.ts
@@ -110,9 +111,6 @@ def backtest(
         clock += step_s
         record(engine.tick(clock))
     return result
-
-
-_RANK = {"info": 0, "warning": 1, "critical": 2}
 
 
 def _further(rule: Rule, a: float | None, b: float | None) -> float | None:

@@ -640,6 +640,30 @@ class Aggregator:
             )
         )
 
+    def forget_bot(self, bot: str) -> None:
+        """Drop every series and all state of a bot (it was retired)."""
+        for fam in self.registry.families.values():
+            if fam.labels[:1] == ("bot",):
+                fam.drop_bot(bot)
+                for key in [k for k in fam.hists if k[0] == bot]:
+                    del fam.hists[key]
+                for key in [k for k in fam.rendered if k[0] == bot]:
+                    del fam.rendered[key]
+        for per_bot in (
+            self.last_mark,
+            self.last_account,
+            self.last_heartbeat,
+            self.latest_order,
+            self.latest_account,
+            self.fills,
+        ):
+            per_bot.pop(bot, None)
+        for run in [k for k in self.runs if k[0] == bot]:
+            del self.runs[run]
+        for label in [k for k in self._seen_values if k[0] == bot]:
+            del self._seen_values[label]
+        self._bots.discard(bot)
+
     def set_alerts(self, firing: list[AlertChange]) -> None:
         """Replace the firing alerts (the alerts service's current list)."""
         fam = self.alert_firing

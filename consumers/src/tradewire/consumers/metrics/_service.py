@@ -7,21 +7,19 @@ import logging
 import time
 from collections.abc import Sequence
 
-import msgspec
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError
-from nats.js.kv import KeyValue
-
-from tradewire.consumers.alerts import FIRING_KEY
+from tradewire.consumers.alerts import ALERT_PREFIX, AlertRecord, open_bucket
+from tradewire.consumers.fleet import Retired, open_fleet_bucket
 from tradewire.consumers.runtime import (
     Acks,
     Check,
     ConsumerService,
     Delivery,
+    KeyWatch,
     Route,
     read_history,
 )
 from tradewire.publisher import ensure_events_stream
-from tradewire.schemas import AlertChange, Event, EventError, decode
+from tradewire.schemas import Event, EventError, decode
 
 from ._aggregator import Aggregator, Limits, Window
 from ._config import MetricsConfig
@@ -52,7 +50,9 @@ class MetricsService(ConsumerService):
         )
         self.agg.window = Window(config.signal_window_s)
         self.seeded = 0
-        self._alerts_kv: KeyValue | None = None
+        # The alerts firing now, pushed from the alerts service's bucket.
+        self.alerts: KeyWatch[AlertRecord] = KeyWatch(ALERT_PREFIX, AlertRecord)
+        self.retired = Retired("metrics", lambda bot, at: self.agg.forget_bot(bot))
 
     # -- events ---------------------------------------------------------------------------
     def _decode(self, d: Delivery) -> Event:
@@ -70,7 +70,8 @@ class MetricsService(ConsumerService):
             except EventError as exc:
                 agg.quarantined.inc((exc.reason,))
                 continue
-            agg.apply(event, now)
+            if self.retired.admits(event.bot, event.ts):
+                agg.apply(event, now)
         if batch:
             agg.lag.set((), float(batch[-1].pending))
         return Acks(ack=list(batch))
@@ -78,25 +79,15 @@ class MetricsService(ConsumerService):
     async def seed(self) -> int:
         """Set gauges from the last message of every subject (bot and kind) in the stream."""
         assert self.nc is not None
-        return await read_history(self.nc, self.subjects, lambda ev: self.agg.apply(ev, seed=True))
+        return await read_history(
+            self.nc,
+            self.subjects,
+            lambda ev: self.retired.admits(ev.bot, ev.ts) and self.agg.apply(ev, seed=True),
+        )
 
     # -- HTTP -------------------------------------------------------------------------------
-    async def _read_alerts(self) -> None:
-        """The alerts firing now, from the alerts service's bucket (absent: none yet)."""
-        assert self.nc is not None
-        try:
-            if self._alerts_kv is None:
-                self._alerts_kv = await self.nc.jetstream().key_value(self.config.alerts_bucket)
-            entry = await self._alerts_kv.get(FIRING_KEY)
-            self.agg.set_alerts(msgspec.json.decode(entry.value or b"[]", type=list[AlertChange]))
-        except (BucketNotFoundError, KeyNotFoundError):
-            self.agg.set_alerts([])
-        except Exception as exc:  # keep the last known set; the scrape must still answer
-            log.warning("reading firing alerts failed: %r", exc)
-
     async def _metrics(self, headers: dict[str, str]) -> tuple[int, str, bytes]:
-        if self.nc is not None and self.nc.is_connected:
-            await self._read_alerts()
+        self.agg.set_alerts([r.firing for r in self.alerts.values.values() if r.firing])
         om = "application/openmetrics-text" in headers.get("accept", "")
         text = self.agg.registry.render(time.time(), openmetrics=om)
         return 200, OPENMETRICS if om else TEXT, text.encode()
@@ -135,4 +126,10 @@ class MetricsService(ConsumerService):
     async def setup(self) -> None:
         assert self.nc is not None
         await ensure_events_stream(self.nc, self.subjects)
+        await self.alerts.start(await open_bucket(self.nc, self.config.alerts_bucket))
+        await self.retired.start(await open_fleet_bucket(self.nc, self.subjects))
         self.seeded = await self.seed()
+
+    async def teardown(self) -> None:
+        await self.alerts.stop()
+        await self.retired.stop()
