@@ -83,6 +83,8 @@ def test_for_delays_and_a_short_blip_never_fires() -> None:
     c.now = T + 100
     assert states(c.feed(Risk(circuit_breaker="open"))) == [("pending", "critical")]
     assert c.at(159) == []
+    assert c.at(160) == []  # a minute passed, but nothing says it is still open ...
+    c.feed(Heartbeat())  # ... until the bot is heard from (still open)
     assert states(c.at(160)) == [("firing", "critical")]
 
 
@@ -252,6 +254,8 @@ def test_restart_keeps_firing_and_pending_state(tmp_path: Path) -> None:
         raw = msgspec.json.encode(c.engine.bot_state(bot))
         after.import_bot(bot, msgspec.json.decode(raw, type=BotState))
     assert after.tick(T + 130) == []  # still firing: no second page, nothing forgotten
-    assert states(after.tick(T + 301)) == [("firing", "warning")]  # P's for elapsed
+    assert after.tick(T + 301) == []  # P's for elapsed, but the bot is silent: no data
+    risk = Risk(id="r2", bot="b1", run="r", seq=8, ts=T + 301, drawdown_pct=12)
+    assert states(after.observe(risk, T + 301)) == [("firing", "warning")]  # heard: it holds
     ev = Heartbeat(id="h2", bot="b1", run="r", seq=9, ts=T + 310)
     assert states(after.observe(ev, T + 310)) == [("resolved", "critical")]

@@ -21,12 +21,13 @@ from .alerts_cli import (
     run_alerts_command,
     run_rules_command,
 )
+from .bots_cli import add_bots_commands, run_bots_command
 from .demo import run_demo
 from .embedded import NatsServerNotFound
 from .importers import ImportResult, gpt_trader_events, read_events_db, read_events_jsonl
 from .metrics import MetricsService, load_metrics_config
 from .report import build_report, render_html, render_json, render_text
-from .simulate import FaultRates, SimulationConfig, print_progress, run_simulation
+from .simulate import FaultRates, Incident, SimulationConfig, print_progress, run_simulation
 from .sql_client import format_result, open_runner, query
 from .store import ConfigError, QueryError, StoreService, load_store_config
 from .tail import tail
@@ -35,7 +36,9 @@ __all__ = ["build_parser", "main"]
 
 _EPILOG_SIM = """example:
   tradewire simulate --bots 10 --rate 100 --duration 30 --seed 7
-  tradewire simulate --nats-url nats://127.0.0.1:4222 --duration 0   # until Ctrl-C"""
+  tradewire simulate --nats-url nats://127.0.0.1:4222 --duration 0   # until Ctrl-C
+  tradewire simulate --bots 20 --duration 300 --incident silent:sim-bot-07:60 \
+      --incident drawdown:sim-bot-03:60:180   # each incident should page once"""
 _EPILOG_TAIL = """example:
   tradewire tail --nats-url nats://127.0.0.1:4222 --bot sim-bot-1 --kind order"""
 _EPILOG_SCHEMA = """example:
@@ -108,6 +111,14 @@ def _add_fleet(p: argparse.ArgumentParser, duration: float) -> None:
             default=default,
             help=f"per-cycle probability (default {default:g})",
         )
+    p.add_argument(
+        "--incident",
+        action="append",
+        default=[],
+        metavar="KIND:BOT:START[:END]",
+        help="inject an incident, repeatable: drawdown, breaker_open or silent on BOT from "
+        "START to END s into the run (e.g. silent:sim-bot-3:60)",
+    )
 
 
 def _command(
@@ -188,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_alerts_commands(sub)
     add_rules_commands(sub)
+    add_bots_commands(sub)
 
     m = _service(serve_sub, "metrics", "fleet events as Prometheus metrics", 8202)
     m.add_argument(
@@ -273,7 +285,12 @@ def build_parser() -> argparse.ArgumentParser:
 def _sim_config(args: argparse.Namespace) -> SimulationConfig:
     faults = FaultRates(**{n: getattr(args, f"rate_{n}") for n in vars(FaultRates())})
     return SimulationConfig(
-        bots=args.bots, rate=args.rate, duration=args.duration, seed=args.seed, faults=faults
+        bots=args.bots,
+        rate=args.rate,
+        duration=args.duration,
+        seed=args.seed,
+        faults=faults,
+        incidents=tuple(Incident.parse(x) for x in args.incident),
     )
 
 
@@ -426,6 +443,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_alerts_command(args)
         if args.command == "rules":
             return run_rules_command(args)
+        if args.command == "bots":
+            return run_bots_command(args)
         if args.command == "import":
             return asyncio.run(_import(args))
         if args.command == "report":

@@ -7,7 +7,9 @@ it touched; ``tick(now)`` re-evaluates everything (absence rules, windows emptyi
 Each bot has a clock of its own: the time of its latest event (never past ``now``).
 Windows hold (event time, value) pairs and are cut at ``bot clock - window``, so a bot
 that falls silent keeps its window alerts as they were (no data is not "all clear";
-BotDown reports the silence), and a bot's clock skew does not empty its windows.
+BotDown reports the silence), and a bot's clock skew does not empty its windows. For
+the same reason a pending alert completes its ``for`` only on data: it needs an event
+of the bot received ``for`` after the condition began.
 
 A bot is evaluated only once it is *live*: once an event arrived whose time is within
 ``live_window_s`` of when it was received. History (an import of an old log, an outbox
@@ -16,6 +18,7 @@ replayed long after) fills series and windows but never raises an alert by itsel
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import logging
 import math
@@ -41,13 +44,32 @@ _KEPT = ("threshold", "absence")
 class _Series:
     last_ts: float = 0.0  # time of the latest event folded in (threshold, absence)
     last_value: float | None = None
+    # (event time, value, matched) in arrival order, and running aggregates of it, so
+    # that evaluating a window on every event costs O(log n), not a pass over it.
     window: deque[tuple[float, float, bool]] = field(default_factory=deque)
+    matched: int = 0  # ratio: entries matching `match`
+    ordered: list[float] = field(default_factory=list)  # quantile: the values, sorted
+
+    def add(self, ts: float, value: float, matched: bool, *, keep_order: bool) -> None:
+        self.window.append((ts, value, matched))
+        self.matched += matched
+        if keep_order:
+            bisect.insort(self.ordered, value)
+
+    def cut(self, before: float, *, keep_order: bool) -> None:
+        w = self.window
+        while w and w[0][0] < before:
+            _, value, matched = w.popleft()
+            self.matched -= matched
+            if keep_order:
+                del self.ordered[bisect.bisect_left(self.ordered, value)]
 
 
 @dataclass
 class _Bot:
     seen: float = 0.0  # time of the bot's latest event: its clock
     live: bool = False
+    heard: float = 0.0  # our clock when its latest event arrived (0: not since start)
 
 
 class Instance(msgspec.Struct, kw_only=True):
@@ -108,8 +130,8 @@ def _field(ev: Envelope, expr: str) -> float | None:
     return float(a) / float(b) if b else None
 
 
-def _quantile(values: list[float], q: float) -> float:
-    v = sorted(values)
+def _quantile(v: list[float], q: float) -> float:
+    """The ``q`` quantile of sorted values (linear interpolation)."""
     pos = q * (len(v) - 1)
     lo = int(pos)
     hi = min(lo + 1, len(v) - 1)
@@ -153,6 +175,8 @@ class Engine:
             log.info("bot %s is live: its alerts are evaluated from now on", ev.bot)
         bot.seen = max(bot.seen, ev.ts)
         self.dirty_bots.add(ev.bot)
+        if evaluate:
+            bot.heard = now
         evaluate = evaluate and bot.live
         out: list[AlertChange] = []
         for rule in self._by_event.get(kind_of(ev), ()):
@@ -175,9 +199,12 @@ class Engine:
                     continue
                 s.last_ts = max(s.last_ts, ev.ts)
             elif _matches(ev, rule.where):
-                value = _field(ev, rule.field) if rule.field else 1.0
-                matched = rule.kind != "ratio" or _matches(ev, rule.match)
-                s.window.append((ev.ts, value if value is not None else math.nan, matched))
+                quantile = rule.kind == "quantile"
+                value = _field(ev, rule.field) if quantile else 0.0
+                if value is None:
+                    continue  # no value to take a quantile of
+                matched = rule.kind == "ratio" and _matches(ev, rule.match)
+                s.add(ev.ts, value, matched, keep_order=quantile)
             else:
                 continue
             if evaluate:
@@ -218,20 +245,17 @@ class Engine:
             if not s.last_ts:
                 return None
             return (clock if rule.while_bot_active else now) - s.last_ts
-        window_s = self._durations[rule.name][0]
+        s.cut(clock - self._durations[rule.name][0], keep_order=rule.kind == "quantile")
         w = s.window
-        while w and w[0][0] < clock - window_s:
-            w.popleft()
         if rule.kind == "count":
             return float(len(w))
         if rule.kind == "ratio":
             if len(w) < rule.min_events:
                 return None
-            return sum(1 for _, _, m in w if m) / len(w)
-        values = [v for _, v, _ in w if not math.isnan(v)]
-        if len(values) < rule.min_events:
+            return s.matched / len(w)
+        if len(s.ordered) < rule.min_events:
             return None
-        return _quantile(values, rule.q)
+        return _quantile(s.ordered, rule.q)
 
     def _evaluate(
         self, rule: Rule, key: tuple[str, ...], s: _Series, now: float
@@ -270,7 +294,12 @@ class Engine:
                 out.append(self._change(rule, inst, "inactive", now))
             else:
                 inst.severity = level
-                if now - (inst.active_since or now) >= for_s:
+                # `for` needs the condition seen to hold that long: a bot silent since
+                # stays pending (absence of the bot itself counts on our clock).
+                held_until = now
+                if rule.kind != "absence" or rule.while_bot_active:
+                    held_until = min(now, self.bots[key[0]].heard)
+                if held_until - (inst.active_since or now) >= for_s:
                     out.append(self._change(rule, inst, "firing", now))
         elif level is not None:  # firing, still active
             inst.cleared_since = None

@@ -34,6 +34,8 @@ from tradewire.schemas import (
 )
 from tradewire.schemas._types import BreakerState, OrderStatus, Side
 
+from ._incidents import INCIDENT_DRAWDOWN_PCT, IncidentKind
+
 __all__ = ["BotModel", "FaultRates", "PositionBook"]
 
 SYMBOLS = ("BTC-USD", "ETH-USD", "SOL-USD", "DOGE-USD", "AVAX-USD", "LINK-USD")
@@ -126,6 +128,7 @@ class BotModel:
         self.orders = 0
         self.reconnects = 0
         self.breaker: BreakerState = "closed"
+        self.incidents: set[IncidentKind] = set()  # injected now (the runner sets them)
 
     # -- derived state -----------------------------------------------------------
     def unrealized(self) -> float:
@@ -141,6 +144,8 @@ class BotModel:
     def cycle(self) -> list[Envelope]:
         rng, f = self.rng, self.faults
         self.cycles += 1
+        if "breaker_open" in self.incidents:
+            self.breaker = "open"
         out: list[Envelope] = []
         if self.cycles % HEARTBEAT_EVERY == 1:
             out.append(Heartbeat(uptime_s=float(self.cycles), version="sim-1.0", profile="sim"))
@@ -300,7 +305,7 @@ class BotModel:
                 positions=positions,
             )
         )
-        if self.breaker == "open":
+        if self.breaker == "open" and "breaker_open" not in self.incidents:
             self.breaker = "half_open"
             out.append(
                 Guard(
@@ -314,11 +319,14 @@ class BotModel:
         elif self.breaker == "half_open":
             self.breaker = "closed"
         loss = max(0.0, self.initial_equity - equity)
+        drawdown = 100.0 * (self.peak_equity - equity) / self.peak_equity
+        if "drawdown" in self.incidents:
+            drawdown = max(drawdown, INCIDENT_DRAWDOWN_PCT)
         out.append(
             Risk(
                 daily_loss=loss,
                 daily_loss_limit=0.05 * self.initial_equity,
-                drawdown_pct=100.0 * (self.peak_equity - equity) / self.peak_equity,
+                drawdown_pct=drawdown,
                 exposure_usd=self.exposure(),
                 circuit_breaker=self.breaker,
                 reduce_only=loss > 0.04 * self.initial_equity,

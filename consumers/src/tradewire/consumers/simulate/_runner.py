@@ -13,6 +13,7 @@ from pathlib import Path
 from tradewire.publisher import Publisher, PublisherConfig
 from tradewire.schemas import kind_of
 
+from ._incidents import Incident, active_incidents
 from ._model import BotModel, FaultRates
 
 __all__ = [
@@ -34,6 +35,7 @@ class SimulationConfig:
     seed: int = 1
     bot_prefix: str = "sim-bot"
     faults: FaultRates = field(default_factory=FaultRates)
+    incidents: tuple[Incident, ...] = ()
 
     def __post_init__(self) -> None:
         if not 1 <= self.bots <= 10_000:
@@ -42,6 +44,12 @@ class SimulationConfig:
             raise ValueError("rate must be > 0 and <= 100000 events/s per bot")
         if self.duration < 0:
             raise ValueError("duration must be >= 0")
+        unknown = sorted({i.bot for i in self.incidents} - set(self.bot_ids()))
+        if unknown:
+            raise ValueError(
+                f"incident on unknown bot(s) {', '.join(unknown)}: the fleet is "
+                f"{self.bot_ids()[0]} .. {self.bot_ids()[-1]}"
+            )
 
     def bot_ids(self) -> list[str]:
         width = len(str(self.bots))
@@ -118,6 +126,10 @@ async def run_simulation(
             break
         target = config.rate * elapsed
         for i, (model, pub) in enumerate(zip(models, pubs, strict=True)):
+            model.incidents = active_incidents(config.incidents, model.bot, elapsed)
+            if "silent" in model.incidents:
+                emitted[i] = int(target)  # sends nothing now, and no burst after
+                continue
             while emitted[i] < target:
                 for event in model.cycle():
                     pub.emit(event)
