@@ -13,7 +13,8 @@ it is still firing when that ends.
 
 A receiver with a ``budget`` sends at most that many notifications per
 ``budget_window``; past it, groups wait (the most severe go first once it frees up) and
-the receiver gets one summary per window saying what waits.
+the receiver gets one summary per window saying what waits, and one more if something
+more severe comes to wait after it.
 
 Every delivery runs in a task of its own with retries and backoff: a slow or failing
 receiver is counted and logged (by name: URLs and tokens are secrets) and never holds
@@ -102,7 +103,8 @@ class _State:
     queued: dict[str, GroupKey] = field(default_factory=dict)  # fingerprint -> its group
     last_sent: dict[GroupKey, float] = field(default_factory=dict)  # for group_interval
     sent_times: deque[float] = field(default_factory=deque)  # for the budget
-    summary_at: float | None = None  # the last budget summary
+    summary_at: float | None = None  # the last budget summary, and the most severe
+    summary_rank: int = -1  # alert it told of
 
 
 def _post(url: str, body: bytes, timeout: float) -> tuple[int, bytes, str]:
@@ -301,11 +303,16 @@ class Notifier:
         )
         waiting: list[_Group] = []
         for key, group in due:
-            alerts = [
-                c
-                for c in group.changes.values()
-                if c.state == "resolved" or not self._muted(c, now)
-            ]
+            alerts = []
+            for c in group.changes.values():
+                if c.state == "resolved":
+                    alerts.append(c)
+                elif self.silenced(c, now):  # muted since it was queued
+                    self.held[r.name] += 1
+                elif self.inhibitor.inhibited(c):
+                    self.inhibited[r.name] += 1
+                else:
+                    alerts.append(c)
             if alerts and self._over_budget(r, st, now):
                 waiting.append(group)
                 continue
@@ -321,10 +328,16 @@ class Notifier:
             st.sent_times.append(now)
             self._spawn(r, Notification(r.name, dict(zip(r.group_by, key, strict=True)), alerts))
         self.over_budget[r.name] = len(waiting)
-        if waiting and (st.summary_at is None or now - st.summary_at >= r.budget_window_s):
-            st.summary_at = now
+        held = [c for g in waiting for c in g.changes.values()]
+        rank = max((SEVERITY_RANK[c.severity] for c in held), default=-1)
+        # One summary per window, and one more if something more severe waits since.
+        if waiting and (
+            st.summary_at is None
+            or now - st.summary_at >= r.budget_window_s
+            or rank > st.summary_rank
+        ):
+            st.summary_at, st.summary_rank = now, rank
             self.summaries[r.name] += 1
-            held = [c for g in waiting for c in g.changes.values()]
             free_at = st.sent_times[0] + r.budget_window_s
             self._spawn(
                 r,
