@@ -98,8 +98,8 @@ async def test_critical_inhibits_warning_of_the_same_rule_and_bot(http: Capture)
     http.requests.clear()
     n.notify(resolved(btc, T0 + 60), T0 + 60)  # the source ends; the warning still fires
     await n.drain()
-    got = sorted((a["state"], a["labels"]["symbol"]) for b in http.bodies for a in b["alerts"])
-    assert got == [("firing", "ETH"), ("resolved", "BTC")]
+    after = sorted((a["state"], a["labels"]["symbol"]) for b in http.bodies for a in b["alerts"])
+    assert after == [("firing", "ETH"), ("resolved", "BTC")]
 
 
 async def test_inhibit_rules_are_configurable(http: Capture, tmp_path: Path) -> None:
