@@ -259,3 +259,70 @@ def test_restart_keeps_firing_and_pending_state(tmp_path: Path) -> None:
     assert states(after.observe(risk, T + 301)) == [("firing", "warning")]  # heard: it holds
     ev = Heartbeat(id="h2", bot="b1", run="r", seq=9, ts=T + 310)
     assert states(after.observe(ev, T + 310)) == [("resolved", "critical")]
+
+
+def test_history_fills_series_but_raises_nothing_until_the_bot_is_live() -> None:
+    e = Engine(
+        [
+            rule(kind="absence", event="heartbeat", critical=120),
+            rule(name="D", kind="threshold", event="risk", field="drawdown_pct", warning=10),
+        ],
+        live_window_s=300,
+    )
+    now = T + 86_400  # the events are a day old: an import of an old log
+    old = [Heartbeat(), Risk(drawdown_pct=30)]
+    for i, ev in enumerate(old):
+        ev.bot, ev.run, ev.seq, ev.ts, ev.id = "imported", "r", i + 1, T + i, f"o{i}"
+        assert e.observe(ev, now) == []
+    assert e.tick(now) == [] and e.tick(now + 3600) == []  # no BotDown, ever
+    assert not e.bots["imported"].live and e.instances == {}
+    # A fresh event makes it live: from then on it is evaluated as any bot.
+    risk = Risk(id="n1", bot="imported", run="r2", seq=1, ts=now, drawdown_pct=12)
+    assert states(e.observe(risk, now)) == [("firing", "warning")]
+    assert states(e.tick(now + 121)) == [("firing", "critical")]  # silent 2 min since: down
+
+
+def test_a_replayed_older_event_does_not_overwrite_a_newer_value() -> None:
+    c = Clock(Engine([rule(kind="threshold", event="risk", field="drawdown_pct", warning=10)]))
+    c.now = T + 10
+    assert states(c.feed(Risk(drawdown_pct=12))) == [("firing", "warning")]
+    late = Risk(id="late", bot="b1", run="r", seq=1, ts=T, drawdown_pct=1)  # an outbox replay
+    assert c.engine.observe(late, T + 11) == []
+
+
+def test_absence_while_bot_active_leaves_a_silent_bot_to_bot_down() -> None:
+    stale = rule(kind="absence", event="mark", per=["symbol"], warning=10, while_bot_active=True)
+    down = rule(name="Down", kind="absence", event="heartbeat", critical=60)
+    c = Clock(Engine([stale, down]))
+    c.feed(Mark(symbol="BTC-USD", price=1))
+    c.feed(Heartbeat())
+    assert [(ch.rule, ch.severity) for ch in c.at(61)] == [("Down", "critical")]  # not stale
+    c.now = T + 70
+    assert states(c.feed(Heartbeat())) == [("resolved", "critical")]  # back ...
+    changes = c.at(71)  # ... sending heartbeats but no marks: now the marks are stale
+    assert [(ch.rule, ch.state, ch.value) for ch in changes] == [("R", "firing", 70.0)]
+
+
+def test_retire_resolves_forgets_and_stays_quiet() -> None:
+    rules = [
+        rule(kind="absence", event="heartbeat", critical=60),
+        rule(
+            name="P",
+            kind="threshold",
+            event="risk",
+            field="drawdown_pct",
+            warning=10,
+            **{"for": "5m"},
+        ),
+    ]
+    c = Clock(Engine(rules))
+    c.feed(Heartbeat())
+    c.feed(Risk(drawdown_pct=20))  # pending
+    c.feed(Heartbeat(), bot="b2")
+    assert [ch.bot for ch in c.at(61)] == ["b1", "b2"]  # both down
+    retired = c.engine.retire("b1", T + 62)
+    assert sorted((ch.rule, ch.state) for ch in retired) == [("P", "inactive"), ("R", "resolved")]
+    assert all(ch.bot == "b1" for ch in retired)
+    assert c.at(3600) == []  # not raised again, and b2 stays firing without a repeat
+    assert "b1" not in c.engine.bots and c.engine.bot_state("b1") is None
+    assert {k[1][0] for k in c.engine.series} == {"b2"}

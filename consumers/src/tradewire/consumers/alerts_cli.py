@@ -180,8 +180,8 @@ async def _with_nats(args: argparse.Namespace, url: str) -> int:
                 return 1
             print(f"{args.id} removed")
             return 0
-        silences = await list_silences(kv)
-        firing = await read_firing(kv)
+        silences = await list_silences(nc, args.bucket)
+        firing = await read_firing(nc, args.bucket)
         now = time.time()
         if not args.all:
             silences = [s for s in silences if s.ends_at > now]

@@ -83,8 +83,8 @@ async def _with_nats(args: argparse.Namespace, url: str, subjects: Subjects) -> 
         fleet = await open_fleet_bucket(nc, subjects)
         if args.bots == "retire":
             return await _retire(args, alerts, fleet)
-        known = await read_prefix(alerts, BOT_PREFIX, BotState)
-        _print(known, await list_retired(fleet), args.format)
+        known = await read_prefix(nc.jetstream(), args.bucket, BOT_PREFIX, BotState)
+        _print(known, await list_retired(nc, subjects), args.format)
         return 0
     finally:
         await nc.close()

@@ -60,8 +60,8 @@ async def retire_bot(kv: KeyValue, retirement: Retirement) -> None:
     await kv.put(RETIRED_PREFIX + retirement.bot, msgspec.json.encode(retirement))
 
 
-async def list_retired(kv: KeyValue) -> dict[str, Retirement]:
-    return await read_prefix(kv, RETIRED_PREFIX, Retirement)
+async def list_retired(nc: Client, subjects: Subjects) -> dict[str, Retirement]:
+    return await read_prefix(nc.jetstream(), subjects.fleet_bucket, RETIRED_PREFIX, Retirement)
 
 
 class Retired(KeyWatch[Retirement]):

@@ -153,6 +153,7 @@ class Engine:
         self.series: dict[Key, _Series] = {}
         self.instances: dict[Key, Instance] = {}
         self.bots: dict[str, _Bot] = {}
+        self._bot_series: dict[str, set[Key]] = {}  # bot -> its series' keys
         self.live_window_s = live_window_s
         self.dirty_bots: set[str] = set()  # bots whose saved state is out of date
         self._by_fp: dict[str, Key] = {}
@@ -181,9 +182,7 @@ class Engine:
         out: list[AlertChange] = []
         for rule in self._by_event.get(kind_of(ev), ()):
             key = (ev.bot, *(str(getattr(ev, f)) for f in rule.per))
-            s = self.series.get((rule.name, key))
-            if s is None:
-                s = self.series[(rule.name, key)] = _Series()
+            s = self.series.get((rule.name, key)) or self._new_series((rule.name, key))
             if rule.kind == "threshold":
                 if ev.ts < s.last_ts:
                     continue  # older than what it holds (a replay): the latest event wins
@@ -211,6 +210,11 @@ class Engine:
                 out += self._evaluate(rule, key, s, now)
         return out
 
+    def _new_series(self, k: Key) -> _Series:
+        s = self.series[k] = _Series()
+        self._bot_series.setdefault(k[1][0], set()).add(k)
+        return s
+
     def tick(self, now: float) -> list[AlertChange]:
         out: list[AlertChange] = []
         for (name, key), s in list(self.series.items()):
@@ -229,8 +233,8 @@ class Engine:
                 out.append(self._change(self.rules[inst.rule], inst, state, now))
             del self.instances[k]
             self._by_fp.pop(inst.fingerprint, None)
-        for k in [k for k in self.series if k[1][0] == bot]:
-            del self.series[k]
+        for k in self._bot_series.pop(bot, ()):
+            self.series.pop(k, None)
         self.bots.pop(bot, None)
         self.dirty_bots.add(bot)
         return out
@@ -366,11 +370,11 @@ class Engine:
         b = self.bots.get(bot)
         if b is None:
             return None
-        series: list[SeriesState] = [
-            (name, list(key), s.last_ts, s.last_value)
-            for (name, key), s in self.series.items()
-            if key[0] == bot and self.rules[name].kind in _KEPT
-        ]
+        series: list[SeriesState] = []
+        for name, key in sorted(self._bot_series.get(bot, ())):
+            if self.rules[name].kind in _KEPT:
+                s = self.series[(name, key)]
+                series.append((name, list(key), s.last_ts, s.last_value))
         return BotState(seen=b.seen, live=b.live, series=series)
 
     def import_instance(self, key: list[str], inst: Instance) -> None:
@@ -379,7 +383,8 @@ class Engine:
         k = (inst.rule, tuple(key))
         self.instances[k] = inst
         self._by_fp[inst.fingerprint] = k
-        self.series.setdefault(k, _Series())
+        if k not in self.series:
+            self._new_series(k)
         self.bots.setdefault(key[0], _Bot(live=True))
 
     def import_bot(self, bot: str, state: BotState) -> None:
@@ -388,7 +393,8 @@ class Engine:
         b.live = b.live or state.live
         for name, key, last_ts, last_value in state.series:
             if name in self.rules and key and key[0] == bot:
-                s = self.series.setdefault((name, tuple(key)), _Series())
+                k = (name, tuple(key))
+                s = self.series.get(k) or self._new_series(k)
                 if last_ts >= s.last_ts:
                     s.last_ts, s.last_value = float(last_ts), last_value
 

@@ -51,40 +51,38 @@ def parse_inhibit_rules(raw: list[dict[str, Any]] | None) -> list[InhibitRule]:
 
 
 class Inhibitor:
-    """Which firing alerts inhibit what. The firing set is indexed per rule by the
-    ``equal`` values of its sources, rebuilt only when the set changed."""
+    """Which firing alerts inhibit what: per rule, the fingerprints of the firing
+    sources by their ``equal`` values, kept up to date change by change."""
 
     def __init__(self, rules: list[InhibitRule]) -> None:
         self.rules = rules
-        self.firing: dict[str, AlertChange] = {}  # by fingerprint
-        self._index: list[dict[tuple[str, ...], set[str]]] | None = None
+        self._sources: list[dict[tuple[str, ...], set[str]]] = [{} for _ in rules]
+        self._entries: dict[str, list[tuple[int, tuple[str, ...]]]] = {}  # fp -> its places
 
     def update(self, change: AlertChange) -> None:
-        if change.state == "firing":
-            self.firing[change.fingerprint] = change
-        elif change.state == "resolved":
-            self.firing.pop(change.fingerprint, None)
-        else:
+        fp = change.fingerprint
+        for i, key in self._entries.pop(fp, ()):
+            fps = self._sources[i][key]
+            fps.discard(fp)
+            if not fps:
+                del self._sources[i][key]
+        if change.state != "firing":
             return
-        self._index = None
-
-    def _build(self) -> list[dict[tuple[str, ...], set[str]]]:
-        index: list[dict[tuple[str, ...], set[str]]] = [{} for _ in self.rules]
-        for fp, c in self.firing.items():
-            labels = alert_labels(c)
-            for rule, sources in zip(self.rules, index, strict=True):
-                if labels_match(labels, rule.source):
-                    key = tuple(labels.get(k, "") for k in rule.equal)
-                    sources.setdefault(key, set()).add(fp)
-        return index
+        labels = alert_labels(change)
+        places = []
+        for i, rule in enumerate(self.rules):
+            if labels_match(labels, rule.source):
+                key = tuple(labels.get(k, "") for k in rule.equal)
+                self._sources[i].setdefault(key, set()).add(fp)
+                places.append((i, key))
+        if places:
+            self._entries[fp] = places
 
     def inhibited(self, change: AlertChange) -> bool:
-        if not self.rules or not self.firing:
+        if not self._entries:
             return False
-        if self._index is None:
-            self._index = self._build()
         labels = alert_labels(change)
-        for rule, sources in zip(self.rules, self._index, strict=True):
+        for rule, sources in zip(self.rules, self._sources, strict=True):
             if labels_match(labels, rule.target):
                 fps = sources.get(tuple(labels.get(k, "") for k in rule.equal), ())
                 if any(fp != change.fingerprint for fp in fps):

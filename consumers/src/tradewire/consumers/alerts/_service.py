@@ -189,12 +189,18 @@ class AlertsService(ConsumerService):
                     items[BOT_PREFIX + bot] = None if state is None else msgspec.json.encode(state)
             if not items:
                 return
-            for key in await self.state.write(items):
-                name = key.partition(".")[2]
-                if key.startswith(ALERT_PREFIX):
-                    self._dirty.add(name)
-                else:
-                    self.engine.dirty_bots.add(name)
+            try:
+                failed = await self.state.write(items)
+            except BaseException:  # cancelled mid-way (a tick at shutdown): all again
+                failed = set(items)
+                raise
+            finally:
+                for key in failed:
+                    name = key.partition(".")[2]
+                    if key.startswith(ALERT_PREFIX):
+                        self._dirty.add(name)
+                    else:
+                        self.engine.dirty_bots.add(name)
 
     async def _load(self) -> None:
         assert self.nc is not None
@@ -203,10 +209,11 @@ class AlertsService(ConsumerService):
         legacy = await self.state.read_legacy()
         if legacy is not None:
             self.engine.import_legacy(legacy.engine)
-        records = await read_prefix(kv, ALERT_PREFIX, AlertRecord)
+        js, bucket = self.nc.jetstream(), self.config.state_bucket
+        records = await read_prefix(js, bucket, ALERT_PREFIX, AlertRecord)
         for record in records.values():
             self.engine.import_instance(record.key, record.instance)
-        for bot, state in (await read_prefix(kv, BOT_PREFIX, BotState)).items():
+        for bot, state in (await read_prefix(js, bucket, BOT_PREFIX, BotState)).items():
             self.engine.import_bot(bot, state)
         firing = self.engine.firing()
         notified = {fp: r.notified for fp, r in records.items()}

@@ -82,9 +82,9 @@ async def add_silence(kv: KeyValue, silence: Silence) -> None:
     await kv.put(SILENCE_PREFIX + silence.id, msgspec.json.encode(silence))
 
 
-async def list_silences(kv: KeyValue) -> list[Silence]:
+async def list_silences(nc: Client, bucket: str) -> list[Silence]:
     """Every stored silence (ended ones too), oldest first."""
-    stored = await read_prefix(kv, SILENCE_PREFIX, Silence)
+    stored = await read_prefix(nc.jetstream(), bucket, SILENCE_PREFIX, Silence)
     return sorted(stored.values(), key=lambda s: s.starts_at)
 
 

@@ -21,6 +21,7 @@ import logging
 from typing import Any
 
 import msgspec
+from nats.aio.client import Client
 from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
@@ -65,9 +66,9 @@ class Legacy(msgspec.Struct, kw_only=True):
         return {fp: {name: sent.get(fp) for name, sent in self.notified.items()} for fp in firing}
 
 
-async def read_firing(kv: KeyValue) -> list[AlertChange]:
+async def read_firing(nc: Client, bucket: str) -> list[AlertChange]:
     """The alerts firing now, as the alerts service last saved them."""
-    records = await read_prefix(kv, ALERT_PREFIX, AlertRecord)
+    records = await read_prefix(nc.jetstream(), bucket, ALERT_PREFIX, AlertRecord)
     return [r.firing for r in records.values() if r.firing is not None]
 
 
@@ -97,7 +98,7 @@ class StateStore:
                 except Exception as exc:  # kept dirty, written again at the next save
                     failed.add(key)
                     self.failures += 1
-                    self.last_error = f"{key}: {exc!r}"
+                    self.last_error = f"{key}: {type(exc).__name__}: {exc}"
                 else:
                     self.writes += 1
                     self.failed.discard(key)

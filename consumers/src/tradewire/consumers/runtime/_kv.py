@@ -1,7 +1,11 @@
 """Keys under a prefix of a NATS key-value bucket: read once, or followed by a watch.
 
 A watch first delivers every stored key (then a ``None`` marker), then each change as
-it happens: pushed by the server, never polled.
+it happens: pushed by the server, never polled. nats-py's marker can come before the
+stored keys when the server has sent them but the client has not read them yet, so a
+watch's start is "soon", not "all": a one-off read that must be complete (state at
+start, a listing) uses a pull consumer on the bucket's stream instead, whose pending
+count is exact.
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ from collections.abc import Callable
 from typing import Generic, TypeVar
 
 import msgspec
+import nats
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.kv import KeyValue
 
 __all__ = ["KeyWatch", "read_prefix"]
@@ -21,29 +28,46 @@ log = logging.getLogger("tradewire.consumers.kv")
 T = TypeVar("T")
 
 
-def _decode(entry: KeyValue.Entry, type_: type[T]) -> T | None:
-    if entry.operation in ("DEL", "PURGE") or not entry.value:
-        return None
+def _value(key: str, data: bytes, type_: type[T]) -> T | None:
     try:
-        return msgspec.json.decode(entry.value, type=type_)
+        return msgspec.json.decode(data, type=type_)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        log.error("key %s is unreadable, ignored: %s", entry.key, exc)
+        log.error("key %s is unreadable, ignored: %s", key, exc)
         return None
 
 
-async def read_prefix(kv: KeyValue, prefix: str, type_: type[T]) -> dict[str, T]:
-    """Every readable value stored under ``prefix`` (keys without the prefix)."""
-    watcher = await kv.watch(prefix + ">", ignore_deletes=True)
+async def read_prefix(
+    js: JetStreamContext, bucket: str, prefix: str, type_: type[T]
+) -> dict[str, T]:
+    """Every readable value stored under ``prefix`` in ``bucket`` (keys without the
+    prefix), as the bucket's stream holds them (``KV_<bucket>``, ``$KV.<bucket>.<key>``)."""
+    subject = f"$KV.{bucket}."
+    config = ConsumerConfig(
+        deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
+        ack_policy=AckPolicy.NONE,
+        inactive_threshold=30.0,
+    )
+    sub = await js.pull_subscribe(subject + prefix + ">", stream=f"KV_{bucket}", config=config)
     out: dict[str, T] = {}
     try:
-        async for entry in watcher:
-            if entry is None:  # the end of what is stored
-                break
-            value = _decode(entry, type_)
-            if value is not None:
-                out[entry.key[len(prefix) :]] = value
+        left = (await sub.consumer_info()).num_pending or 0
+        while left > 0:
+            try:
+                msgs = await sub.fetch(min(left, 1000), timeout=10)
+            except nats.errors.TimeoutError:
+                break  # fewer than counted: some were purged meanwhile
+            left -= len(msgs)
+            for m in msgs:
+                op = (m.headers or {}).get("KV-Operation")
+                if op in ("DEL", "PURGE") or not m.data:
+                    continue
+                key = m.subject[len(subject) :]
+                value = _value(key, m.data, type_)
+                if value is not None:
+                    out[key[len(prefix) :]] = value
     finally:
-        await watcher.stop()  # type: ignore[no-untyped-call]
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
     return out
 
 
@@ -83,7 +107,9 @@ class KeyWatch(Generic[T]):
 
     def _apply(self, entry: KeyValue.Entry) -> None:
         name = entry.key[len(self.prefix) :]
-        value = _decode(entry, self.type)
+        value = None
+        if entry.operation not in ("DEL", "PURGE") and entry.value:
+            value = _value(entry.key, entry.value, self.type)
         if value is None:
             if self.values.pop(name, None) is None and entry.operation not in ("DEL", "PURGE"):
                 return  # unreadable and unknown: nothing changed
