@@ -226,9 +226,10 @@ def test_redelivered_event_changes_nothing_and_bots_are_separate() -> None:
     assert e.observe(other, T) == []  # b2's first, not b1's second
 
 
-def test_restart_keeps_firing_and_pending_state(tmp_path: Path) -> None:
-    rules = [
-        rule(kind="absence", event="heartbeat", critical=120),
+def down_and_pending(down_after: float) -> list[Rule]:
+    """R: the bot is down (absence); P: drawdown over 10 for 5 minutes."""
+    return [
+        rule(kind="absence", event="heartbeat", critical=down_after),
         rule(
             name="P",
             kind="threshold",
@@ -238,6 +239,10 @@ def test_restart_keeps_firing_and_pending_state(tmp_path: Path) -> None:
             **{"for": "5m"},
         ),
     ]
+
+
+def test_restart_keeps_firing_and_pending_state(tmp_path: Path) -> None:
+    rules = down_and_pending(120)
     c = Clock(Engine(rules))
     c.feed(Heartbeat())
     c.feed(Risk(drawdown_pct=12))
@@ -304,18 +309,7 @@ def test_absence_while_bot_active_leaves_a_silent_bot_to_bot_down() -> None:
 
 
 def test_retire_resolves_forgets_and_stays_quiet() -> None:
-    rules = [
-        rule(kind="absence", event="heartbeat", critical=60),
-        rule(
-            name="P",
-            kind="threshold",
-            event="risk",
-            field="drawdown_pct",
-            warning=10,
-            **{"for": "5m"},
-        ),
-    ]
-    c = Clock(Engine(rules))
+    c = Clock(Engine(down_and_pending(60)))
     c.feed(Heartbeat())
     c.feed(Risk(drawdown_pct=20))  # pending
     c.feed(Heartbeat(), bot="b2")

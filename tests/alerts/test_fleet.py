@@ -92,6 +92,7 @@ async def test_retire_resolves_drops_series_keeps_history_and_a_return_is_seen(
     nats_server: EmbeddedNats,
     receiver: Capture,
     tmp_path: Path,
+    *,
     store: RunningStore,
     capsys: Any,
     caplog: Any,
@@ -104,7 +105,7 @@ async def test_retire_resolves_drops_series_keeps_history_and_a_return_is_seen(
         tel.mark(symbol="BTC-USD", price=64000.0)
         assert await tel.flush(10)
     await wait_until(lambda: ("firing", "BotDown", "gone") in alerts(receiver))
-    await wait_until(lambda: scrape(metrics), what="a scrape")
+    await wait_until(lambda: "gone" in metrics.agg.last_heartbeat)
     assert 'bot="gone"' in await scrape(metrics)
     await store.wait_for("SELECT count(*) FROM events WHERE bot = 'gone'", 2)
 
@@ -113,6 +114,7 @@ async def test_retire_resolves_drops_series_keeps_history_and_a_return_is_seen(
     retire = ["bots", "retire", "gone", "--comment", "decommissioned (ana)", "--nats-url", url]
     assert await asyncio.to_thread(main, retire) == 0
     assert "retired gone" in capsys.readouterr().out
+    # The fleet bucket did not exist until now: the services find it within 2 s.
     await wait_until(lambda: ("resolved", "BotDown", "gone") in alerts(receiver))
     assert "gone" not in svc.engine.bots
     await wait_until(lambda: 'bot="gone"' not in (metrics.agg.registry.render(time.time())))

@@ -11,13 +11,12 @@ import sys
 
 import msgspec
 import nats
-from nats.js.errors import KeyNotFoundError
-from nats.js.kv import KeyValue
+from nats.aio.client import Client
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError
 
 from tradewire.schemas import Subjects
 
 from ._nats import configured_url
-from .alerts import open_bucket
 from .alerts._engine import BotState
 from .alerts._state import BOT_PREFIX
 from .fleet import Retirement, list_retired, open_fleet_bucket, retire_bot
@@ -79,10 +78,8 @@ async def _with_nats(args: argparse.Namespace, url: str, subjects: Subjects) -> 
     except (nats.errors.Error, OSError, TimeoutError) as exc:
         raise ValueError(f"cannot reach NATS at {url}: {exc!r}") from None
     try:
-        alerts = await open_bucket(nc, args.bucket)
-        fleet = await open_fleet_bucket(nc, subjects)
         if args.bots == "retire":
-            return await _retire(args, alerts, fleet)
+            return await _retire(args, nc, subjects)
         known = await read_prefix(nc.jetstream(), args.bucket, BOT_PREFIX, BotState)
         _print(known, await list_retired(nc, subjects), args.format)
         return 0
@@ -90,11 +87,11 @@ async def _with_nats(args: argparse.Namespace, url: str, subjects: Subjects) -> 
         await nc.close()
 
 
-async def _retire(args: argparse.Namespace, alerts: KeyValue, fleet: KeyValue) -> int:
+async def _retire(args: argparse.Namespace, nc: Client, subjects: Subjects) -> int:
     if not args.force:
         try:
-            await alerts.get(BOT_PREFIX + args.bot)
-        except KeyNotFoundError:
+            await (await nc.jetstream().key_value(args.bucket)).get(BOT_PREFIX + args.bot)
+        except (BucketNotFoundError, KeyNotFoundError):
             print(
                 f"tradewire bots retire: the alerts service knows no bot {args.bot!r} "
                 "(see `tradewire bots list`); --force retires it anyway",
@@ -102,7 +99,7 @@ async def _retire(args: argparse.Namespace, alerts: KeyValue, fleet: KeyValue) -
             )
             return 1
     retirement = Retirement(bot=args.bot, by=args.by or getpass.getuser(), comment=args.comment)
-    await retire_bot(fleet, retirement)
+    await retire_bot(await open_fleet_bucket(nc, subjects), retirement)
     print(
         f"retired {args.bot} at {_when(retirement.at)}: its alerts resolve and its series leave "
         "/metrics; the store keeps its history; it is live again if it publishes"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import msgspec
 
-from tradewire.consumers.fleet import Retired, open_fleet_bucket
+from tradewire.consumers.fleet import Retired
 from tradewire.consumers.runtime import (
     Acks,
     Check,
@@ -257,7 +257,7 @@ class AlertsService(ConsumerService):
         await ensure_events_stream(self.nc, self.subjects)
         await ensure_alerts_stream(self.nc, self.subjects)
         await self._load()
-        await self.retired.start(await open_fleet_bucket(self.nc, self.subjects))
+        await self.retired.attach(self.nc.jetstream(), self.subjects.fleet_bucket)
         replayed = await self._replay_windows()
         log.info(
             "alerts: %d rules, %d recent events replayed into windows",

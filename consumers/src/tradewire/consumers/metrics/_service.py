@@ -7,8 +7,8 @@ import logging
 import time
 from collections.abc import Sequence
 
-from tradewire.consumers.alerts import ALERT_PREFIX, AlertRecord, open_bucket
-from tradewire.consumers.fleet import Retired, open_fleet_bucket
+from tradewire.consumers.alerts import ALERT_PREFIX, AlertRecord
+from tradewire.consumers.fleet import Retired
 from tradewire.consumers.runtime import (
     Acks,
     Check,
@@ -126,8 +126,9 @@ class MetricsService(ConsumerService):
     async def setup(self) -> None:
         assert self.nc is not None
         await ensure_events_stream(self.nc, self.subjects)
-        await self.alerts.start(await open_bucket(self.nc, self.config.alerts_bucket))
-        await self.retired.start(await open_fleet_bucket(self.nc, self.subjects))
+        js = self.nc.jetstream()
+        await self.alerts.attach(js, self.config.alerts_bucket)
+        await self.retired.attach(js, self.subjects.fleet_bucket)
         self.seeded = await self.seed()
 
     async def teardown(self) -> None:

@@ -20,6 +20,7 @@ import msgspec
 import nats
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import BucketNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 
 __all__ = ["KeyWatch", "read_prefix"]
@@ -47,8 +48,11 @@ async def read_prefix(
         ack_policy=AckPolicy.NONE,
         inactive_threshold=30.0,
     )
-    sub = await js.pull_subscribe(subject + prefix + ">", stream=f"KV_{bucket}", config=config)
     out: dict[str, T] = {}
+    try:
+        sub = await js.pull_subscribe(subject + prefix + ">", stream=f"KV_{bucket}", config=config)
+    except NotFoundError:
+        return out  # no such bucket: nothing stored
     try:
         left = (await sub.consumer_info()).num_pending or 0
         while left > 0:
@@ -89,7 +93,32 @@ class KeyWatch(Generic[T]):
         self.on_change = on_change
         self.values: dict[str, T] = {}
         self._task: asyncio.Task[None] | None = None
+        self._waiter: asyncio.Task[None] | None = None
         self._watcher: KeyValue.KeyWatcher | None = None
+
+    async def attach(self, js: JetStreamContext, bucket: str, *, retry_s: float = 2.0) -> None:
+        """Start on ``bucket`` if it exists; if not (nobody wrote to it yet), look for it
+        again every ``retry_s`` in the background rather than create a bucket that
+        another component owns."""
+        try:
+            kv = await js.key_value(bucket)
+        except BucketNotFoundError:
+            self._waiter = asyncio.create_task(self._wait_for(js, bucket, retry_s))
+            return
+        await self.start(kv)
+
+    async def _wait_for(self, js: JetStreamContext, bucket: str, retry_s: float) -> None:
+        while True:
+            await asyncio.sleep(retry_s)
+            try:
+                kv = await js.key_value(bucket)
+            except BucketNotFoundError:
+                continue
+            except Exception as exc:  # NATS away: try again later
+                log.debug("looking for bucket %s: %r", bucket, exc)
+                continue
+            await self.start(kv)
+            return
 
     async def start(self, kv: KeyValue) -> None:
         """Load what is stored (before returning), then follow changes in a task."""
@@ -122,6 +151,10 @@ class KeyWatch(Generic[T]):
                 log.exception("handling key %s%s failed", self.prefix, name)
 
     async def stop(self) -> None:
+        if self._waiter is not None:
+            self._waiter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._waiter
         if self._watcher is not None:
             with contextlib.suppress(Exception):
                 await self._watcher.stop()  # type: ignore[no-untyped-call]
