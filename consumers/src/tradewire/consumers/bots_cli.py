@@ -17,6 +17,7 @@ from nats.js.errors import BucketNotFoundError, KeyNotFoundError
 from tradewire.schemas import Subjects
 
 from ._nats import configured_url
+from .alerts import AlertsConfig
 from .alerts._engine import BotState
 from .alerts._state import BOT_PREFIX
 from .fleet import Retirement, list_retired, open_fleet_bucket, retire_bot
@@ -31,7 +32,7 @@ A retired bot's alerts resolve and are not raised again, and its series leave th
 service's /metrics; the store keeps its history. A retired bot that publishes again is
 live again. Both talk to NATS (--nats-url or $TRADEWIRE_NATS_URL)."""
 
-_BUCKET = "tradewire_alerts"
+_BUCKET = AlertsConfig().state_bucket  # the alerts service's default
 
 
 def add_bots_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -72,11 +73,26 @@ def _when(ts: float | None) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
-async def _with_nats(args: argparse.Namespace, url: str, subjects: Subjects) -> int:
+async def _connect(url: str, timeout: float = 10.0) -> Client:
+    """Connect, or fail with one line within ``timeout`` (nats-py keeps retrying an
+    initial connect that is refused, and logs each attempt)."""
+    errors: list[Exception] = []
+
+    async def quiet(exc: Exception) -> None:
+        errors.append(exc)
+
     try:
-        nc = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=0)
+        return await asyncio.wait_for(
+            nats.connect(url, connect_timeout=5, max_reconnect_attempts=0, error_cb=quiet),
+            timeout,
+        )
     except (nats.errors.Error, OSError, TimeoutError) as exc:
-        raise ValueError(f"cannot reach NATS at {url}: {exc!r}") from None
+        why = errors[-1] if errors else exc
+        raise ValueError(f"cannot reach NATS at {url}: {why!r}") from None
+
+
+async def _with_nats(args: argparse.Namespace, url: str, subjects: Subjects) -> int:
+    nc = await _connect(url)
     try:
         if args.bots == "retire":
             return await _retire(args, nc, subjects)
