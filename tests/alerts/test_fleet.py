@@ -151,3 +151,13 @@ async def test_retire_resolves_drops_series_keeps_history_and_a_return_is_seen(
     for s, t in ((svc, task), (metrics, mtask)):
         s.stop()
         assert await t == 0
+
+
+def test_bots_commands_fail_in_one_line_without_nats(capsys: Any) -> None:
+    for argv in (["bots", "list"], ["bots", "retire", "b1"]):
+        assert main([*argv, "--nats-url", "nats://127.0.0.1:1"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("tradewire bots: cannot reach NATS at nats://127.0.0.1:1")
+        assert len(err.strip().splitlines()) == 1
+    assert main(["bots", "retire", "bad bot", "--nats-url", "nats://127.0.0.1:1"]) == 2
+    assert "'bad bot' is not a bot id" in capsys.readouterr().err

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import getpass
 import json
 import sys
+from typing import Any
 
 import msgspec
 import nats
@@ -20,7 +22,7 @@ from ._nats import configured_url
 from .alerts import AlertsConfig
 from .alerts._engine import BotState
 from .alerts._state import BOT_PREFIX
-from .fleet import Retirement, list_retired, open_fleet_bucket, retire_bot
+from .fleet import Retirement, check_bot_id, list_retired, open_fleet_bucket, retire_bot
 from .runtime import read_prefix
 
 __all__ = ["add_bots_commands", "run_bots_command"]
@@ -61,6 +63,8 @@ def add_bots_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run_bots_command(args: argparse.Namespace) -> int:
+    if args.bots == "retire":
+        check_bot_id(args.bot)
     url = configured_url(args.nats_url)
     if not url:
         raise ValueError("no NATS URL: pass --nats-url or set TRADEWIRE_NATS_URL")
@@ -74,21 +78,26 @@ def _when(ts: float | None) -> str:
 
 
 async def _connect(url: str, timeout: float = 10.0) -> Client:
-    """Connect, or fail with one line within ``timeout`` (nats-py keeps retrying an
-    initial connect that is refused, and logs each attempt)."""
-    errors: list[Exception] = []
+    """Connect, or fail with one line at the first error or after ``timeout`` (nats-py
+    keeps retrying a first connect that is refused, and logs each attempt)."""
+    failed: asyncio.Future[Exception] = asyncio.get_running_loop().create_future()
 
-    async def quiet(exc: Exception) -> None:
-        errors.append(exc)
+    async def first_error(exc: Exception) -> None:
+        if not failed.done():
+            failed.set_result(exc)
 
-    try:
-        return await asyncio.wait_for(
-            nats.connect(url, connect_timeout=5, max_reconnect_attempts=0, error_cb=quiet),
-            timeout,
-        )
-    except (nats.errors.Error, OSError, TimeoutError) as exc:
-        why = errors[-1] if errors else exc
-        raise ValueError(f"cannot reach NATS at {url}: {why!r}") from None
+    connect = asyncio.ensure_future(
+        nats.connect(url, connect_timeout=5, max_reconnect_attempts=0, error_cb=first_error)
+    )
+    waiting: set[asyncio.Future[Any]] = {connect, failed}
+    await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    if connect.done():
+        return connect.result()
+    connect.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await connect
+    why = failed.result() if failed.done() else f"no answer within {timeout:g} s"
+    raise ValueError(f"cannot reach NATS at {url}: {why}")
 
 
 async def _with_nats(args: argparse.Namespace, url: str, subjects: Subjects) -> int:

@@ -28,6 +28,7 @@ __all__ = [
     "RETIRED_PREFIX",
     "Retired",
     "Retirement",
+    "check_bot_id",
     "list_retired",
     "open_fleet_bucket",
     "retire_bot",
@@ -54,9 +55,13 @@ async def open_fleet_bucket(nc: Client, subjects: Subjects) -> KeyValue:
         return await js.create_key_value(config)
 
 
+def check_bot_id(bot: str) -> None:
+    if not re.match(BOT_ID_PATTERN, bot):
+        raise ValueError(f"{bot!r} is not a bot id (1-64 of A-Z a-z 0-9 _ -)")
+
+
 async def retire_bot(kv: KeyValue, retirement: Retirement) -> None:
-    if not re.match(BOT_ID_PATTERN, retirement.bot):
-        raise ValueError(f"{retirement.bot!r} is not a bot id (1-64 of A-Z a-z 0-9 _ -)")
+    check_bot_id(retirement.bot)
     await kv.put(RETIRED_PREFIX + retirement.bot, msgspec.json.encode(retirement))
 
 
