@@ -14,6 +14,7 @@ from tests.alerts.test_receivers import T0, change
 from tests.http_capture import Capture, capture
 from tradewire.consumers.alerts import Notifier, RuleError, load_rules, parse_receivers
 from tradewire.consumers.alerts._inhibit import InhibitRule, parse_inhibit_rules
+from tradewire.consumers.cli import main
 from tradewire.schemas import AlertChange
 
 
@@ -121,6 +122,7 @@ async def test_inhibit_rules_are_configurable(http: Capture, tmp_path: Path) -> 
     f.write_text("rules: []\ninhibit_rules:\n  - source: {severity: critical}\n")
     with pytest.raises(ValueError, match=r"inhibit_rules\[0\]"):
         parse_inhibit_rules(load_rules(f).inhibit_rules)
+    assert main(["alerts", "check", str(f)]) == 2  # `alerts check` says so too
     f.write_text("rules: []\ninhibit_rules: {source: x}\n")
     with pytest.raises(RuleError, match="inhibit_rules must be a list"):
         load_rules(f)

@@ -31,6 +31,7 @@ from .alerts import (
     remove_silence,
 )
 from .alerts._backtest import backtest
+from .alerts._inhibit import parse_inhibit_rules
 from .alerts._promql import export_prometheus
 
 __all__ = ["add_alerts_commands", "add_rules_commands", "run_alerts_command", "run_rules_command"]
@@ -128,6 +129,7 @@ def run_alerts_command(args: argparse.Namespace) -> int:
     if args.alerts == "check":
         rules = load_rules(args.rules)
         parse_receivers(rules.receivers)
+        parse_inhibit_rules(rules.inhibit_rules)
         names = ", ".join(r.name for r in rules.rules)
         print(f"{args.rules}: {len(rules.rules)} rule(s) OK: {names}")
         return 0

@@ -87,7 +87,7 @@ class Retired(KeyWatch[Retirement]):
             self.retired.pop(bot, None)
             return
         self.retired[bot] = value.at
-        log.warning("%s: bot %s retired by %s; it is forgotten here", self.service, bot, value.by)
+        log.info("%s: bot %s is retired (by %s)", self.service, bot, value.by or "?")
         self.on_retire(bot, value.at)
 
     def admits(self, bot: str, ts: float) -> bool:

@@ -235,8 +235,8 @@ class Engine:
             self._by_fp.pop(inst.fingerprint, None)
         for k in self._bot_series.pop(bot, ()):
             self.series.pop(k, None)
-        self.bots.pop(bot, None)
-        self.dirty_bots.add(bot)
+        if self.bots.pop(bot, None) is not None:
+            self.dirty_bots.add(bot)  # its saved state goes too
         return out
 
     # -- evaluation ------------------------------------------------------------------------

@@ -140,7 +140,8 @@ class AlertsService(ConsumerService):
         """A bot was retired (now, or before this start): resolve and forget its alerts."""
         changes = self.engine.retire(bot, time.time())
         self._retire_changes += changes
-        log.warning("bot %s retired: %d of its alert(s) end", bot, len(changes))
+        if changes:
+            log.warning("bot %s retired: %d of its alert(s) end", bot, len(changes))
 
     async def _emit(self, changes: list[AlertChange], now: float) -> None:
         if not changes:
