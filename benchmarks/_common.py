@@ -1,11 +1,45 @@
-"""Helpers shared by the benchmark scripts: a server, timing, result tables."""
+"""Helpers shared by the benchmark scripts: timing, result tables, a webhook capture."""
 
 from __future__ import annotations
 
+import json
 import statistics
+import threading
+import time
 from collections.abc import Callable, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
-__all__ = ["median_ns_per_call", "table"]
+__all__ = ["WebhookCapture", "median_ns_per_call", "table"]
+
+
+class WebhookCapture:
+    """A local HTTP server keeping every JSON body POSTed to it, with its arrival time
+    (``time.time()``), in arrival order."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[float, Any]] = []
+        received, lock = self.received, threading.Lock()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                now = time.time()
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with lock:
+                    received.append((now, body))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def median_ns_per_call(fn: Callable[[int], None], *, batch: int, batches: int) -> float:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import random
 import shutil
 import socket
@@ -32,14 +31,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import table
+from _common import WebhookCapture, table
 
 from tradewire.consumers.alerts import DEFAULT_RULES, AlertsConfig, AlertsService, load_rules
 from tradewire.consumers.alerts._promql import export_prometheus
@@ -48,34 +45,17 @@ from tradewire.consumers.metrics import MetricsConfig, MetricsService
 from tradewire.publisher import Publisher
 
 
-class Hook:
-    """A webhook server recording when the first firing for each bot arrived."""
+class Hook(WebhookCapture):
+    """The webhook: when the first firing for each bot arrived."""
 
-    def __init__(self) -> None:
-        self.arrived: dict[str, float] = {}
-        arrived = self.arrived
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                now = time.time()
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                if body.get("status") == "firing":
-                    for a in body["alerts"]:
-                        bot = a.get("labels", {}).get("bot") or a.get("bot", "")
-                        arrived.setdefault(bot, now)
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    @property
+    def arrived(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for at, body in list(self.received):
+            if body.get("status") == "firing":
+                for a in body["alerts"]:
+                    out.setdefault(a.get("labels", {}).get("bot") or a.get("bot", ""), at)
+        return out
 
 
 def rules_with_webhook(tmp: Path, url: str) -> Path:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import msgspec
 
-from tradewire.consumers.alerts import Engine, Rule
+from tradewire.consumers.alerts import AlertRecord, Engine, Rule
+from tradewire.consumers.alerts._engine import BotState
 from tradewire.schemas import AlertChange, BrokerCall, Cycle, Envelope, Heartbeat, Mark, Order, Risk
 
 T = 1_800_000_000.0
@@ -82,6 +83,8 @@ def test_for_delays_and_a_short_blip_never_fires() -> None:
     c.now = T + 100
     assert states(c.feed(Risk(circuit_breaker="open"))) == [("pending", "critical")]
     assert c.at(159) == []
+    assert c.at(160) == []  # a minute passed, but nothing says it is still open ...
+    c.feed(Heartbeat())  # ... until the bot is heard from (still open)
     assert states(c.at(160)) == [("firing", "critical")]
 
 
@@ -142,7 +145,9 @@ def test_count_over_a_sliding_window() -> None:
     c.feed(Cycle(duration_s=1, ok=True))  # not counted
     c.now = T + 100
     assert states(c.feed(Cycle(duration_s=1, ok=False))) == [("firing", "warning")]
-    assert states(c.at(301)) == [("resolved", "warning")]  # the first two left the window
+    assert c.at(301) == []  # the bot fell silent: no data is not "all clear"
+    c.feed(Heartbeat())  # it runs again, at 301: its clock moves on ...
+    assert states(c.at(301)) == [("resolved", "warning")]  # ... the first two left the window
 
 
 def test_ratio_with_minimum_events() -> None:
@@ -221,9 +226,10 @@ def test_redelivered_event_changes_nothing_and_bots_are_separate() -> None:
     assert e.observe(other, T) == []  # b2's first, not b1's second
 
 
-def test_restart_keeps_firing_and_pending_state(tmp_path: Path) -> None:
-    rules = [
-        rule(kind="absence", event="heartbeat", critical=120),
+def down_and_pending(down_after: float) -> list[Rule]:
+    """R: the bot is down (absence); P: drawdown over 10 for 5 minutes."""
+    return [
+        rule(kind="absence", event="heartbeat", critical=down_after),
         rule(
             name="P",
             kind="threshold",
@@ -233,15 +239,29 @@ def test_restart_keeps_firing_and_pending_state(tmp_path: Path) -> None:
             **{"for": "5m"},
         ),
     ]
+
+
+def test_restart_keeps_firing_and_pending_state(tmp_path: Path) -> None:
+    rules = down_and_pending(120)
     c = Clock(Engine(rules))
     c.feed(Heartbeat())
     c.feed(Risk(drawdown_pct=12))
     assert [ch.rule for ch in c.at(121)] == ["R"]  # bot down fires; P is pending
-    saved = msgspec.json.encode(c.engine.export_state())
     after = Engine(rules)
-    after.import_state(msgspec.json.decode(saved))
+    for inst in list(c.engine.instances.values()):  # saved and read back as the service does
+        found = c.engine.instance(inst.fingerprint)
+        if found is not None:
+            key, kept, firing = found
+            raw = msgspec.json.encode(AlertRecord(key=key, instance=kept, firing=firing))
+            record = msgspec.json.decode(raw, type=AlertRecord)
+            after.import_instance(record.key, record.instance)
+    for bot in c.engine.bots:
+        raw = msgspec.json.encode(c.engine.bot_state(bot))
+        after.import_bot(bot, msgspec.json.decode(raw, type=BotState))
     assert after.tick(T + 130) == []  # still firing: no second page, nothing forgotten
-    assert states(after.tick(T + 301)) == [("firing", "warning")]  # P's for elapsed
+    assert after.tick(T + 301) == []  # P's for elapsed, but the bot is silent: no data
+    risk = Risk(id="r2", bot="b1", run="r", seq=8, ts=T + 301, drawdown_pct=12)
+    assert states(after.observe(risk, T + 301)) == [("firing", "warning")]  # heard: it holds
     ev = Heartbeat(id="h2", bot="b1", run="r", seq=9, ts=T + 310)
     assert states(after.observe(ev, T + 310)) == [("resolved", "critical")]
 
@@ -252,3 +272,59 @@ def test_a_heartbeat_from_a_clock_ahead_cannot_hold_off_bot_down() -> None:
     ev = Heartbeat(id="h1", bot="b1", run="r", seq=1, ts=T + 250)  # 250 s ahead
     assert c.engine.observe(ev, T) == []
     assert states(c.at(121)) == [("firing", "critical")]
+
+
+def test_history_fills_series_but_raises_nothing_until_the_bot_is_live() -> None:
+    e = Engine(
+        [
+            rule(kind="absence", event="heartbeat", critical=120),
+            rule(name="D", kind="threshold", event="risk", field="drawdown_pct", warning=10),
+        ],
+        live_window_s=300,
+    )
+    now = T + 86_400  # the events are a day old: an import of an old log
+    old = [Heartbeat(), Risk(drawdown_pct=30)]
+    for i, ev in enumerate(old):
+        ev.bot, ev.run, ev.seq, ev.ts, ev.id = "imported", "r", i + 1, T + i, f"o{i}"
+        assert e.observe(ev, now) == []
+    assert e.tick(now) == [] and e.tick(now + 3600) == []  # no BotDown, ever
+    assert not e.bots["imported"].live and e.instances == {}
+    # A fresh event makes it live: from then on it is evaluated as any bot.
+    risk = Risk(id="n1", bot="imported", run="r2", seq=1, ts=now, drawdown_pct=12)
+    assert states(e.observe(risk, now)) == [("firing", "warning")]
+    assert states(e.tick(now + 121)) == [("firing", "critical")]  # silent 2 min since: down
+
+
+def test_a_replayed_older_event_does_not_overwrite_a_newer_value() -> None:
+    c = Clock(Engine([rule(kind="threshold", event="risk", field="drawdown_pct", warning=10)]))
+    c.now = T + 10
+    assert states(c.feed(Risk(drawdown_pct=12))) == [("firing", "warning")]
+    late = Risk(id="late", bot="b1", run="r", seq=1, ts=T, drawdown_pct=1)  # an outbox replay
+    assert c.engine.observe(late, T + 11) == []
+
+
+def test_absence_while_bot_active_leaves_a_silent_bot_to_bot_down() -> None:
+    stale = rule(kind="absence", event="mark", per=["symbol"], warning=10, while_bot_active=True)
+    down = rule(name="Down", kind="absence", event="heartbeat", critical=60)
+    c = Clock(Engine([stale, down]))
+    c.feed(Mark(symbol="BTC-USD", price=1))
+    c.feed(Heartbeat())
+    assert [(ch.rule, ch.severity) for ch in c.at(61)] == [("Down", "critical")]  # not stale
+    c.now = T + 70
+    assert states(c.feed(Heartbeat())) == [("resolved", "critical")]  # back ...
+    changes = c.at(71)  # ... sending heartbeats but no marks: now the marks are stale
+    assert [(ch.rule, ch.state, ch.value) for ch in changes] == [("R", "firing", 70.0)]
+
+
+def test_retire_resolves_forgets_and_stays_quiet() -> None:
+    c = Clock(Engine(down_and_pending(60)))
+    c.feed(Heartbeat())
+    c.feed(Risk(drawdown_pct=20))  # pending
+    c.feed(Heartbeat(), bot="b2")
+    assert [ch.bot for ch in c.at(61)] == ["b1", "b2"]  # both down
+    retired = c.engine.retire("b1", T + 62)
+    assert sorted((ch.rule, ch.state) for ch in retired) == [("P", "inactive"), ("R", "resolved")]
+    assert all(ch.bot == "b1" for ch in retired)
+    assert c.at(3600) == []  # not raised again, and b2 stays firing without a repeat
+    assert "b1" not in c.engine.bots and c.engine.bot_state("b1") is None
+    assert {k[1][0] for k in c.engine.series} == {"b2"}

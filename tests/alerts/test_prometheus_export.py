@@ -69,6 +69,8 @@ def alert(rule: str, t: str, severity: str | None, bot: str, value: str = "") ->
 
 def test_exported_rules_fire_and_resolve_under_promtool_test(tmp_path: Path) -> None:
     rules = export(tmp_path)
+    stale = 'tradewire_market_data_staleness_seconds{{bot="{bot}",symbol="BTC-USD"}}'
+    quality = 'tradewire_data_quality_score{{bot="{bot}",symbol="ETH-USD",interval="1m"}}'
     tests = {
         "rule_files": [rules.name],
         "evaluation_interval": "1m",
@@ -116,6 +118,52 @@ def test_exported_rules_fire_and_resolve_under_promtool_test(tmp_path: Path) -> 
                 "alert_rule_test": [
                     alert("CircuitBreakerOpen", "1m", None, "b4"),
                     alert("CircuitBreakerOpen", "2m", "critical", "b4", "1"),
+                ],
+            },
+            {  # stale marks count while the bot runs: b5 is silent altogether (BotDown's)
+                "interval": "1m",
+                "input_series": [
+                    {"series": stale.format(bot="b5"), "values": "0 60 120"},
+                    {"series": 'tradewire_heartbeat_age_seconds{bot="b5"}', "values": "0 60 120"},
+                    {"series": stale.format(bot="b6"), "values": "0 60 120"},
+                    {"series": 'tradewire_heartbeat_age_seconds{bot="b6"}', "values": "5 5 5"},
+                ],
+                "alert_rule_test": [
+                    {
+                        "eval_time": "2m",
+                        "alertname": "MarketDataStale",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {"severity": sev, "bot": "b6", "symbol": "BTC-USD"},
+                                "exp_annotations": notes("MarketDataStale", "115"),
+                            }
+                            for sev in ("critical", "warning")
+                        ],
+                    }
+                ],
+            },
+            {  # the median score over 5m, for 2m: b8's one bad check pages nothing
+                "interval": "1m",
+                "input_series": [
+                    {"series": quality.format(bot="b7"), "values": "1 0.6 0.6 0.6 0.6 0.6"},
+                    {"series": quality.format(bot="b8"), "values": "1 0.5 1 1 1 1"},
+                ],
+                "alert_rule_test": [
+                    {"eval_time": "3m", "alertname": "DataQualityLow", "exp_alerts": []},
+                    {
+                        "eval_time": "4m",
+                        "alertname": "DataQualityLow",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {
+                                    "severity": "warning",
+                                    "bot": "b7",
+                                    "symbol": "ETH-USD",
+                                },
+                                "exp_annotations": notes("DataQualityLow", "0.6"),
+                            }
+                        ],
+                    },
                 ],
             },
         ],

@@ -285,12 +285,17 @@ async def test_restore_after_restart_keeps_sent_and_held_apart(http: Capture) ->
     )
     sent, held = change(bot="sent"), change(bot="held")
     saved: dict[str, dict[str, float | None]] = {
-        "h": {sent.fingerprint: T0 - 10, held.fingerprint: None}
+        sent.fingerprint: {"h": T0 - 10},
+        held.fingerprint: {"h": None},
     }
     n.restore([sent, held], saved, T0)
-    assert n.export_state()["h"] == {sent.fingerprint: T0 - 10, held.fingerprint: None}
+    assert n.export(sent.fingerprint) == {"h": T0 - 10, "new": T0}
+    assert n.export(held.fingerprint) == {"h": None, "new": T0}
     n.flush(T0 + 1)  # held by a silence before the restart, no silence now: paged
     n.notify(change("resolved", bot="sent"), T0 + 2)
+    await n.drain()
+    assert len(http.requests) == 1  # the resolves wait for group_interval (5m) ...
+    n.flush(T0 + 300)  # ... since the group was last sent (T0 - 10; "new": at restore)
     await n.drain()
     got = sorted((r.path, r.body["status"], r.body["alerts"][0]["bot"]) for r in http.requests)
     # "new" had no saved state: both count as sent, so it only gets the resolve.
@@ -355,6 +360,7 @@ async def test_pagerduty_and_slack_over_http(http: Capture) -> None:
     n.notify(change(), T0)
     await n.drain()
     n.notify(change("resolved"), T0 + 9)
+    n.flush(T0 + 300)  # group_interval (5m) after the firing went out
     await n.drain()
     pd = [r.body for r in http.requests if r.path == "/pd"]
     assert [e["event_action"] for e in pd] == ["trigger", "resolve"]

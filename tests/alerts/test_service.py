@@ -41,10 +41,12 @@ receivers:
     type: webhook
     url: {url}
     format: alertmanager
+    group_interval: 1s
   - name: dead
     type: webhook
     url: http://127.0.0.1:1/nothing-listens
     max_attempts: 2
+    group_interval: 1s
 """)
     return f
 
@@ -230,6 +232,9 @@ async def test_metrics_service_exports_the_firing_alerts(
         _, _, body = await asyncio.to_thread(get, metrics, "/metrics")
         return body.decode()
 
+    async def shown() -> bool:
+        return series in await scrape()
+
     assert series not in await scrape()  # no alerts bucket yet: no series, no error
     svc, task = await start(nats_server.url, rules_file(tmp_path, receiver.url + "/hook"))
     async with Publisher(
@@ -238,7 +243,9 @@ async def test_metrics_service_exports_the_firing_alerts(
         tel.risk(drawdown_pct=12)
         assert await tel.flush(10)
         await wait_until(lambda: len(receiver.bodies) == 1)
-        assert series in await scrape()
+        # The metrics service started first, before the alerts bucket existed: it looks
+        # for the bucket again every 2 s, then follows it.
+        await wait_until(shown, what="the alert on /metrics")
         tel.risk(drawdown_pct=1)
         assert await tel.flush(10)
         await wait_until(lambda: len(receiver.bodies) == 2)

@@ -12,11 +12,13 @@ def test_default_names() -> None:
     assert s.events_wildcard == "tradewire.evt.>" and s.sql == "tradewire.sql"
     assert s.alert("bot-1", "BotDown") == "tradewire.alert.bot-1.BotDown"
     assert s.durable("store") == "tradewire-store" and s.alerts_bucket == "tradewire_alerts"
+    assert s.fleet_bucket == "tradewire_fleet"
 
 
 def test_custom_root_round_trip() -> None:
     s = Subjects("prod.fleet-a")
     assert s.events_stream == "PROD_FLEET_A_EVENTS"
+    assert s.fleet_bucket == "prod_fleet-a_fleet"  # a valid bucket name: no dots
     assert s.parse_event(s.event("b_1", "fill")) == ("b_1", "fill")
     # Durable and bucket names take no dots; two roots never share one.
     assert s.durable("metrics") == "prod_fleet-a-metrics"

@@ -22,7 +22,6 @@ from tradewire.schemas import DEFAULT_ROOT, AlertChange, Subjects
 from ._nats import configured_url, connect_client
 from .alerts import (
     DEFAULT_RULES,
-    FIRING_KEY,
     RULES_KEY,
     Silence,
     add_silence,
@@ -31,9 +30,11 @@ from .alerts import (
     open_bucket,
     parse_duration,
     parse_receivers,
+    read_firing,
     remove_silence,
 )
 from .alerts._backtest import Replay, event_of_row, events_sql
+from .alerts._inhibit import parse_inhibit_rules
 from .alerts._promql import export_prometheus
 from .sql_client import add_store_arguments, open_store
 
@@ -143,6 +144,7 @@ def run_alerts_command(args: argparse.Namespace) -> int:
         parse_receivers(rules.receivers)
         if not rules.rules:
             raise ValueError(f"{args.rules}: no rules (an alerts service would watch nothing)")
+        parse_inhibit_rules(rules.inhibit_rules)
         names = ", ".join(r.name for r in rules.rules)
         print(f"{args.rules}: {len(rules.rules)} rule(s) OK: {names}")
         return 0
@@ -214,8 +216,17 @@ async def _warn_unknown(nc: Client, kv: KeyValue, silence: Silence, root: str) -
 
 async def _with_nats(args: argparse.Namespace, url: str) -> int:
     nc = await connect_client(url, name=f"tradewire-alerts-{args.alerts}")
+    bucket = args.bucket or Subjects(args.root).alerts_bucket
     try:
-        kv = await open_bucket(nc, args.bucket or Subjects(args.root).alerts_bucket)
+        if args.alerts == "list":  # reads only: a missing bucket is an empty list
+            silences = await list_silences(nc, bucket)
+            firing = await read_firing(nc, bucket)
+            now = time.time()
+            if not args.all:
+                silences = [s for s in silences if s.ends_at > now]
+            _print_list(firing, silences, now, args.format)
+            return 0
+        kv = await open_bucket(nc, bucket)
         if args.alerts == "silence":
             seconds = parse_duration(args.duration)
             if not 0 < seconds <= 90 * 86400:
@@ -234,22 +245,10 @@ async def _with_nats(args: argparse.Namespace, url: str) -> int:
             await _warn_unknown(nc, kv, silence, args.root)
             print(f"{silence.id} (until {_when(silence.ends_at)})")
             return 0
-        if args.alerts == "unsilence":
-            if not await remove_silence(kv, args.id):
-                print(f"tradewire alerts unsilence: no silence {args.id}", file=sys.stderr)
-                return 1
-            print(f"{args.id} removed")
-            return 0
-        silences = await list_silences(kv)
-        try:
-            entry = await kv.get(FIRING_KEY)
-            firing = msgspec.json.decode(entry.value or b"[]", type=list[AlertChange])
-        except KeyNotFoundError:
-            firing = []
-        now = time.time()
-        if not args.all:
-            silences = [s for s in silences if s.ends_at > now]
-        _print_list(firing, silences, now, args.format)
+        if not await remove_silence(kv, args.id):  # unsilence
+            print(f"tradewire alerts unsilence: no silence {args.id}", file=sys.stderr)
+            return 1
+        print(f"{args.id} removed")
         return 0
     finally:
         await nc.close()

@@ -25,6 +25,7 @@ from .alerts_cli import (
     run_alerts_command,
     run_rules_command,
 )
+from .bots_cli import add_bots_commands, run_bots_command
 from .demo import DEMO_ROOT, run_demo
 from .embedded import NatsServerNotFound
 from .import_cli import (
@@ -39,6 +40,7 @@ from .simulate import (
     ROLE_SUMMARY,
     SCENARIOS,
     FaultRates,
+    Incident,
     SimulationConfig,
     print_progress,
     run_simulation,
@@ -60,7 +62,9 @@ __all__ = ["build_parser", "main"]
 _EPILOG_SIM = """example:
   tradewire simulate --bots 10 --rate 100 --duration 30 --seed 7
   tradewire simulate --scenario incidents --duration 600   # every seed alert fires
-  tradewire simulate --nats-url nats://127.0.0.1:4222 --duration 0   # until Ctrl-C"""
+  tradewire simulate --nats-url nats://127.0.0.1:4222 --duration 0   # until Ctrl-C
+  tradewire simulate --bots 20 --duration 300 --incident silent:sim-bot-07:60 \
+      --incident drawdown:sim-bot-03:60:180   # each incident should page once"""
 _EPILOG_TAIL = """example:
   tradewire tail --nats-url nats://127.0.0.1:4222 --bot sim-bot-1 --kind order"""
 _EPILOG_SCHEMA = """example:
@@ -156,6 +160,14 @@ def _add_fleet(p: argparse.ArgumentParser, duration: float) -> None:
             default=default,
             help=f"per-cycle probability (default {default:g})",
         )
+    p.add_argument(
+        "--incident",
+        action="append",
+        default=[],
+        metavar="KIND:BOT:START[:END]",
+        help="inject an incident, repeatable: drawdown, breaker_open or silent on BOT from "
+        "START to END s into the run (e.g. silent:sim-bot-3:60)",
+    )
 
 
 def _command(
@@ -252,6 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_rules_commands(sub)
     add_stream_commands(sub)
     add_stack_commands(sub)
+    add_bots_commands(sub)
 
     m = _service(serve_sub, "metrics", "fleet events as Prometheus metrics", 8202)
     m.add_argument(
@@ -337,6 +350,7 @@ def _sim_config(args: argparse.Namespace, subjects: Subjects) -> SimulationConfi
         faults=faults,
         root=subjects.root,
         scenario=args.scenario,
+        incidents=tuple(Incident.parse(x) for x in args.incident),
     )
 
 
@@ -477,6 +491,8 @@ def _main(argv: Sequence[str] | None) -> int:
             return run_stream_command(args)
         if args.command == "stack":
             return run_stack_command(args)
+        if args.command == "bots":
+            return run_bots_command(args)
         if args.command == "import":
             return run_import_command(args)
         if args.command == "bridge":

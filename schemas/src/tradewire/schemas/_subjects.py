@@ -70,6 +70,12 @@ class Subjects:
         return f"{self._name_prefix}_alerts"
 
     @property
+    def fleet_bucket(self) -> str:
+        """``tradewire_fleet``: the KV bucket of fleet membership (retired bots), which
+        the services watch."""
+        return f"{self._name_prefix}_fleet"
+
+    @property
     def events_wildcard(self) -> str:
         return f"{self.root}.evt.>"
 

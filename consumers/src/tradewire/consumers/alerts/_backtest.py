@@ -23,6 +23,7 @@ from tradewire.consumers.store import TABLES  # the store's tables, read back as
 from tradewire.schemas import BOT_ID_PATTERN, AlertChange, Envelope
 
 from ._engine import Engine, Instance
+from ._payloads import SEVERITY_RANK
 from ._rules import Rule
 
 __all__ = ["Backtest", "Episode", "Replay", "event_of_row", "events_sql", "warmup_s"]
@@ -133,15 +134,12 @@ class Replay:
                 self.result.episodes.append(ep)
             elif c.state == "firing":
                 ep = self._open[c.fingerprint][0]
-                if _RANK[c.severity] > _RANK[ep.severity]:
+                if SEVERITY_RANK[c.severity] > SEVERITY_RANK[ep.severity]:
                     ep.severity = c.severity
             elif c.state == "resolved" and c.fingerprint in self._open:
                 self._open.pop(c.fingerprint)[0].resolved_at = c.ts
         for ep, inst in self._open.values():  # track how far it went while firing
             ep.peak = _further(self.rules[ep.rule], ep.peak, inst.value)
-
-
-_RANK = {"info": 0, "warning": 1, "critical": 2}
 
 
 def _further(rule: Rule, a: float | None, b: float | None) -> float | None:

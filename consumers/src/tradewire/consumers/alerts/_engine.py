@@ -3,12 +3,24 @@
 Pure and clock-driven: ``observe(event, now)`` folds an event in and re-evaluates what
 it touched; ``tick(now)`` re-evaluates everything (absence rules, windows emptying,
 ``for`` and ``keep_firing_for`` elapsing). Both return the state changes to publish.
-Windows hold (event time, value) pairs and are cut at ``now - window``.
+
+Each bot has a clock of its own: the time of its latest event (never past ``now``).
+Windows hold (event time, value) pairs and are cut at ``bot clock - window``, so a bot
+that falls silent keeps its window alerts as they were (no data is not "all clear";
+BotDown reports the silence), and a bot's clock skew does not empty its windows. For
+the same reason a pending alert completes its ``for`` only on data: it needs an event
+of the bot received ``for`` after the condition began.
+
+A bot is evaluated only once it is *live*: once an event arrived whose time is within
+``live_window_s`` of when it was received. History (an import of an old log, an outbox
+replayed long after) fills series and windows but never raises an alert by itself.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import logging
 import math
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
@@ -20,19 +32,48 @@ from tradewire.schemas import AlertChange, Envelope, kind_of
 
 from ._rules import FilterValue, Rule
 
-__all__ = ["Engine", "Instance"]
+__all__ = ["BotState", "Engine", "Instance", "SeriesState"]
+
+log = logging.getLogger("tradewire.alerts")
+# Threshold and absence series keep what they last saw across a restart; windows are
+# refilled from the stream instead.
+_KEPT = ("threshold", "absence")
 
 
 @dataclass
 class _Series:
-    last_ts: float = 0.0
+    last_ts: float = 0.0  # time of the latest event folded in (threshold, absence)
     last_value: float | None = None
+    # (event time, value, matched) in arrival order, and running aggregates of it, so
+    # that evaluating a window on every event costs O(log n), not a pass over it.
     window: deque[tuple[float, float, bool]] = field(default_factory=deque)
+    matched: int = 0  # ratio: entries matching `match`
+    ordered: list[float] = field(default_factory=list)  # quantile: the values, sorted
+
+    def add(self, ts: float, value: float, matched: bool, *, keep_order: bool) -> None:
+        self.window.append((ts, value, matched))
+        self.matched += matched
+        if keep_order:
+            bisect.insort(self.ordered, value)
+
+    def cut(self, before: float, *, keep_order: bool) -> None:
+        w = self.window
+        while w and w[0][0] < before:
+            _, value, matched = w.popleft()
+            self.matched -= matched
+            if keep_order:
+                del self.ordered[bisect.bisect_left(self.ordered, value)]
 
 
 @dataclass
-class Instance:
-    """One alert: its state and what the rule last computed for it."""
+class _Bot:
+    seen: float = 0.0  # time of the bot's latest event: its clock
+    live: bool = False
+    heard: float = 0.0  # our clock when its latest event arrived (0: not since start)
+
+
+class Instance(msgspec.Struct, kw_only=True):
+    """One alert: its state and what the rule last computed for it (saved as is)."""
 
     rule: str
     bot: str
@@ -43,6 +84,18 @@ class Instance:
     active_since: float | None = None
     cleared_since: float | None = None
     value: float | None = None
+
+
+SeriesState = tuple[str, list[str], float, float | None]  # rule, key, last_ts, last_value
+
+
+class BotState(msgspec.Struct, kw_only=True):
+    """What the engine keeps of one bot across a restart: its clock, whether it is
+    live, and what its threshold and absence series last saw."""
+
+    seen: float
+    live: bool
+    series: list[SeriesState] = msgspec.field(default_factory=list)
 
 
 def _matches(ev: Envelope, flt: dict[str, FilterValue]) -> bool:
@@ -77,23 +130,33 @@ def _field(ev: Envelope, expr: str) -> float | None:
     return float(a) / float(b) if b else None
 
 
-def _quantile(values: list[float], q: float) -> float:
-    v = sorted(values)
+def _quantile(v: list[float], q: float) -> float:
+    """The ``q`` quantile of sorted values (linear interpolation)."""
     pos = q * (len(v) - 1)
     lo = int(pos)
     hi = min(lo + 1, len(v) - 1)
     return v[lo] + (v[hi] - v[lo]) * (pos - lo)
 
 
+Key = tuple[str, tuple[str, ...]]  # (rule, (bot, *per values))
+
+
 class Engine:
-    def __init__(self, rules: list[Rule], *, dedup: int = 200_000) -> None:
+    def __init__(
+        self, rules: list[Rule], *, dedup: int = 200_000, live_window_s: float = 300.0
+    ) -> None:
         self.rules = {r.name: r for r in rules}
         self._by_event: dict[str, list[Rule]] = {}
         for r in rules:
             self._by_event.setdefault(r.event, []).append(r)
         self._durations = {r.name: (r.window_s, r.for_s, r.keep_s) for r in rules}
-        self.series: dict[tuple[str, tuple[str, ...]], _Series] = {}
-        self.instances: dict[tuple[str, tuple[str, ...]], Instance] = {}
+        self.series: dict[Key, _Series] = {}
+        self.instances: dict[Key, Instance] = {}
+        self.bots: dict[str, _Bot] = {}
+        self._bot_series: dict[str, set[Key]] = {}  # bot -> its series' keys
+        self.live_window_s = live_window_s
+        self.dirty_bots: set[str] = set()  # bots whose saved state is out of date
+        self._by_fp: dict[str, Key] = {}
         self._ids: OrderedDict[str, None] = OrderedDict()
         self._dedup = dedup
 
@@ -105,70 +168,112 @@ class Engine:
         self._ids[ev.id] = None
         if len(self._ids) > self._dedup:
             self._ids.popitem(last=False)
+        bot = self.bots.get(ev.bot)
+        if bot is None:
+            bot = self.bots[ev.bot] = _Bot()
+        if not bot.live and abs(now - ev.ts) <= self.live_window_s:
+            bot.live = True
+            log.info("bot %s is live: its alerts are evaluated from now on", ev.bot)
+        bot.seen = max(bot.seen, ev.ts)
+        self.dirty_bots.add(ev.bot)
+        if evaluate:
+            bot.heard = now
+        evaluate = evaluate and bot.live
         out: list[AlertChange] = []
         for rule in self._by_event.get(kind_of(ev), ()):
             key = (ev.bot, *(str(getattr(ev, f)) for f in rule.per))
-            s = self.series.get((rule.name, key))
-            if s is None:
-                s = self.series[(rule.name, key)] = _Series()
+            s = self.series.get((rule.name, key)) or self._new_series((rule.name, key))
             if rule.kind == "threshold":
+                if ev.ts < s.last_ts:
+                    continue  # older than what it holds (a replay): the latest event wins
                 if rule.field:
                     if not _matches(ev, rule.where):
                         continue
                     s.last_value = _field(ev, rule.field)
                 else:
                     s.last_value = 1.0 if _matches(ev, rule.where) else 0.0
+                s.last_ts = ev.ts
             elif rule.kind == "absence":
                 if not _matches(ev, rule.where):
                     continue
                 # Up to now only: a bot clock ahead of ours must not hold off an absence.
                 s.last_ts = max(s.last_ts, min(ev.ts, now))
             elif _matches(ev, rule.where):
-                value = _field(ev, rule.field) if rule.field else 1.0
-                matched = rule.kind != "ratio" or _matches(ev, rule.match)
-                s.window.append((ev.ts, value if value is not None else math.nan, matched))
+                quantile = rule.kind == "quantile"
+                value = _field(ev, rule.field) if quantile else 0.0
+                if value is None:
+                    continue  # no value to take a quantile of
+                matched = rule.kind == "ratio" and _matches(ev, rule.match)
+                s.add(ev.ts, value, matched, keep_order=quantile)
             else:
                 continue
             if evaluate:
                 out += self._evaluate(rule, key, s, now)
         return out
 
+    def _new_series(self, k: Key) -> _Series:
+        s = self.series[k] = _Series()
+        self._bot_series.setdefault(k[1][0], set()).add(k)
+        return s
+
     def tick(self, now: float) -> list[AlertChange]:
         out: list[AlertChange] = []
         for (name, key), s in list(self.series.items()):
-            out += self._evaluate(self.rules[name], key, s, now)
+            bot = self.bots.get(key[0])
+            if bot is not None and bot.live:
+                out += self._evaluate(self.rules[name], key, s, now)
+        return out
+
+    def retire(self, bot: str, now: float) -> list[AlertChange]:
+        """Forget a bot: its firing alerts resolve, pending ones go inactive, and its
+        series go, so nothing about it is raised again until it sends anew."""
+        out: list[AlertChange] = []
+        for k, inst in [(k, i) for k, i in self.instances.items() if k[1][0] == bot]:
+            if inst.state in ("firing", "pending"):
+                state = "resolved" if inst.state == "firing" else "inactive"
+                out.append(self._change(self.rules[inst.rule], inst, state, now))
+            del self.instances[k]
+            self._by_fp.pop(inst.fingerprint, None)
+        for k in self._bot_series.pop(bot, ()):
+            self.series.pop(k, None)
+        if self.bots.pop(bot, None) is not None:
+            self.dirty_bots.add(bot)  # its saved state goes too
         return out
 
     # -- evaluation ------------------------------------------------------------------------
-    def _value(self, rule: Rule, s: _Series, now: float) -> float | None:
+    def _value(self, rule: Rule, s: _Series, now: float, bot: str) -> float | None:
         if rule.kind == "threshold":
             return s.last_value
+        seen = self.bots[bot].seen if bot in self.bots else now
+        clock = min(now, seen) if seen else now  # the bot's clock, never past ours
         if rule.kind == "absence":
-            return max(0.0, now - s.last_ts) if s.last_ts else None
-        window_s = self._durations[rule.name][0]
+            if not s.last_ts:
+                return None
+            # Never negative: a bot clock ahead of ours must not hold an absence off.
+            return max(0.0, (clock if rule.while_bot_active else now) - s.last_ts)
+        s.cut(clock - self._durations[rule.name][0], keep_order=rule.kind == "quantile")
         w = s.window
-        while w and w[0][0] < now - window_s:
-            w.popleft()
         if rule.kind == "count":
             return float(len(w))
         if rule.kind == "ratio":
             if len(w) < rule.min_events:
                 return None
-            return sum(1 for _, _, m in w if m) / len(w)
-        values = [v for _, v, _ in w if not math.isnan(v)]
-        if len(values) < rule.min_events:
+            return s.matched / len(w)
+        if len(s.ordered) < rule.min_events:
             return None
-        return _quantile(values, rule.q)
+        return _quantile(s.ordered, rule.q)
 
     def _evaluate(
         self, rule: Rule, key: tuple[str, ...], s: _Series, now: float
     ) -> list[AlertChange]:
-        value = self._value(rule, s, now)
+        value = self._value(rule, s, now, key[0])
         inst = self.instances.get((rule.name, key))
         if inst is None:
             labels = dict(zip(rule.per, key[1:], strict=True))
             fp = hashlib.sha256(f"{rule.name}|{key!r}".encode()).hexdigest()[:16]
-            inst = self.instances[(rule.name, key)] = Instance(rule.name, key[0], labels, fp)
+            inst = Instance(rule=rule.name, bot=key[0], labels=labels, fingerprint=fp)
+            self.instances[(rule.name, key)] = inst
+            self._by_fp[fp] = (rule.name, key)
         inst.value = value
         level = None
         if value is not None:
@@ -195,7 +300,12 @@ class Engine:
                 out.append(self._change(rule, inst, "inactive", now))
             else:
                 inst.severity = level
-                if now - (inst.active_since or now) >= for_s:
+                # `for` needs the condition seen to hold that long: a bot silent since
+                # stays pending (absence of the bot itself counts on our clock).
+                held_until = now
+                if rule.kind != "absence" or rule.while_bot_active:
+                    held_until = min(now, self.bots[key[0]].heard)
+                if held_until - (inst.active_since or now) >= for_s:
                     out.append(self._change(rule, inst, "firing", now))
         elif level is not None:  # firing, still active
             inst.cleared_since = None
@@ -216,15 +326,16 @@ class Engine:
     def firing(self) -> list[AlertChange]:
         """The alerts firing now, each as its latest firing change would read."""
         return [
-            self._describe(
-                self.rules[i.rule],
-                i,
-                f"{i.fingerprint}-{int((i.active_since or 0) * 1000)}-firing",
-                i.active_since or 0.0,
-            )
+            self._firing_change(i)
             for i in self.instances.values()
             if i.state == "firing" and i.rule in self.rules
         ]
+
+    def _firing_change(self, i: Instance) -> AlertChange:
+        since = i.active_since or 0.0
+        return self._describe(
+            self.rules[i.rule], i, f"{i.fingerprint}-{int(since * 1000)}-firing", since
+        )
 
     def _describe(self, rule: Rule, inst: Instance, change_id: str, now: float) -> AlertChange:
         threshold = dict(rule.levels()).get(inst.severity)
@@ -245,32 +356,60 @@ class Engine:
         )
 
     # -- persistence ----------------------------------------------------------------------------
-    def export_state(self) -> dict[str, Any]:
-        """Instances that are not inactive, and what threshold and absence rules last saw.
+    def instance(self, fingerprint: str) -> tuple[list[str], Instance, AlertChange | None] | None:
+        """(key, instance, its firing change when firing) of a pending or firing alert;
+        None when it is neither (nothing to keep)."""
+        k = self._by_fp.get(fingerprint)
+        inst = self.instances.get(k) if k is not None else None
+        if k is None or inst is None or inst.state not in ("pending", "firing"):
+            return None
+        firing = self._firing_change(inst) if inst.state == "firing" else None
+        return list(k[1]), inst, firing
 
-        Window contents are not kept: they are rebuilt from the stream's recent events.
-        """
-        return {
-            "instances": [
-                msgspec.to_builtins(vars(i)) | {"key": list(k[1])}
-                for k, i in self.instances.items()
-                if i.state != "inactive"
-            ],
-            "series": [
-                [name, list(key), s.last_ts, s.last_value]
-                for (name, key), s in self.series.items()
-                if self.rules[name].kind in ("threshold", "absence")
-            ],
-        }
+    def bot_state(self, bot: str) -> BotState | None:
+        """What to keep of a bot (None: the bot is forgotten). Window contents are not
+        kept: they are rebuilt from the stream's recent events."""
+        b = self.bots.get(bot)
+        if b is None:
+            return None
+        series: list[SeriesState] = []
+        for name, key in sorted(self._bot_series.get(bot, ())):
+            if self.rules[name].kind in _KEPT:
+                s = self.series[(name, key)]
+                series.append((name, list(key), s.last_ts, s.last_value))
+        return BotState(seen=b.seen, live=b.live, series=series)
 
-    def import_state(self, data: dict[str, Any]) -> None:
+    def import_instance(self, key: list[str], inst: Instance) -> None:
+        if inst.rule not in self.rules or not key:
+            return  # a rule that is gone
+        k = (inst.rule, tuple(key))
+        self.instances[k] = inst
+        self._by_fp[inst.fingerprint] = k
+        if k not in self.series:
+            self._new_series(k)
+        self.bots.setdefault(key[0], _Bot(live=True))
+
+    def import_bot(self, bot: str, state: BotState) -> None:
+        b = self.bots.setdefault(bot, _Bot())
+        b.seen = max(b.seen, state.seen)
+        b.live = b.live or state.live
+        for name, key, last_ts, last_value in state.series:
+            if name in self.rules and key and key[0] == bot:
+                k = (name, tuple(key))
+                s = self.series.get(k) or self._new_series(k)
+                if last_ts >= s.last_ts:
+                    s.last_ts, s.last_value = float(last_ts), last_value
+
+    def import_legacy(self, data: dict[str, Any]) -> None:
+        """The single ``engine`` value of tradewire before state was kept per key: the
+        bots in it were evaluated then, so they are live."""
         for item in data.get("instances", []):
-            key = tuple(item.pop("key"))
-            if item["rule"] in self.rules:
-                self.instances[(item["rule"], key)] = Instance(**item)
-                self.series.setdefault((item["rule"], key), _Series())
+            key = list(item.pop("key"))
+            self.import_instance(key, msgspec.convert(item, Instance))
+        bots: dict[str, BotState] = {}
         for name, key, last_ts, last_value in data.get("series", []):
-            if name in self.rules:
-                s = self.series.setdefault((name, tuple(key)), _Series())
-                s.last_ts = max(s.last_ts, float(last_ts))
-                s.last_value = last_value
+            state = bots.setdefault(key[0], BotState(seen=0.0, live=True))
+            state.seen = max(state.seen, float(last_ts))
+            state.series.append((name, list(key), float(last_ts), last_value))
+        for bot, state in bots.items():
+            self.import_bot(bot, state)

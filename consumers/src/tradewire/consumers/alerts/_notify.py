@@ -1,10 +1,20 @@
-"""Notifications: routing, grouping, repeats, silences, and delivery with retries.
+"""Notifications: routing, grouping, repeats, silences, inhibition, a budget, and
+delivery with retries.
 
 Each receiver keeps the alerts it has been sent that still fire. A firing change joins
-its group (``group_by`` labels) and goes out when the group's ``group_wait`` is over;
-a resolve goes only to receivers that were sent the firing (and want resolves); a
-still-firing alert is sent again every ``repeat_interval``; a silenced alert is held
-back and sent if it is still firing when the silence ends.
+its group (``group_by`` labels). A group goes out ``group_wait`` after its first change;
+a group notified within the last ``group_interval`` waits until that much time has passed
+since, and then sends everything that changed meanwhile in one notification. An alert
+that fired and resolved before anything was sent is never sent; one that resolved and
+fired again before its resolve went out is not sent again. A resolve goes only to
+receivers that were sent the firing (and want resolves); a still-firing alert is sent
+again every ``repeat_interval``. An alert held by a silence or an inhibition is sent if
+it is still firing when that ends.
+
+A receiver with a ``budget`` sends at most that many notifications per
+``budget_window``; past it, groups wait (the most severe go first once it frees up) and
+the receiver gets one summary per window saying what waits, and one more if something
+more severe comes to wait after it.
 
 Every delivery runs in a task of its own with retries and backoff: a slow or failing
 receiver is counted and logged (by name: URLs and tokens are secrets) and never holds
@@ -21,17 +31,20 @@ import ssl
 import time
 import urllib.error
 import urllib.request
-from collections import Counter
-from collections.abc import Callable
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from tradewire.schemas import AlertChange
 
+from ._inhibit import DEFAULT_INHIBIT_RULES, Inhibitor, InhibitRule
 from ._payloads import (
+    SEVERITY_RANK,
     Notification,
     alertmanager_alerts,
     alertmanager_webhook,
+    budget_summary,
     email_message,
     pagerduty_events,
     render_text,
@@ -56,6 +69,7 @@ __all__ = ["DeliveryError", "Notifier"]
 
 log = logging.getLogger("tradewire.alerts.notify")
 _MAX_BACKOFF_S = 30.0
+GroupKey = tuple[str, ...]
 
 
 class DeliveryError(Exception):
@@ -70,19 +84,27 @@ class DeliveryError(Exception):
 @dataclass
 class _Sent:
     change: AlertChange  # the latest firing change
-    sent_at: float | None = None  # None: held back (silenced) so far
+    sent_at: float | None = None  # None: not sent (held back, or waiting) so far
 
 
 @dataclass
 class _Group:
     first_at: float
     changes: dict[str, AlertChange] = field(default_factory=dict)  # by fingerprint
+    # Resolves waiting here for alerts the receiver was told of, with what it was told:
+    # if such an alert fires again before the resolve goes out, nothing changed for it.
+    taken_back: dict[str, _Sent] = field(default_factory=dict)
 
 
 @dataclass
 class _State:
     active: dict[str, _Sent] = field(default_factory=dict)
-    groups: dict[tuple[str, ...], _Group] = field(default_factory=dict)
+    groups: dict[GroupKey, _Group] = field(default_factory=dict)
+    queued: dict[str, GroupKey] = field(default_factory=dict)  # fingerprint -> its group
+    last_sent: dict[GroupKey, float] = field(default_factory=dict)  # for group_interval
+    sent_times: deque[float] = field(default_factory=deque)  # for the budget
+    summary_at: float | None = None  # the last budget summary, and the most severe
+    summary_rank: int = -1  # alert it told of
 
 
 def _post(url: str, body: bytes, timeout: float) -> tuple[int, bytes, str]:
@@ -116,98 +138,230 @@ class Notifier:
         self,
         receivers: list[Receiver],
         *,
+        inhibit_rules: list[InhibitRule] | None = None,
         silenced: Callable[[AlertChange, float], bool] = lambda change, now: False,
     ) -> None:
         self.receivers = receivers
         self.silenced = silenced
+        rules = DEFAULT_INHIBIT_RULES if inhibit_rules is None else inhibit_rules
+        self.inhibitor = Inhibitor(rules)
         self.sent: Counter[str] = Counter()  # notifications delivered, per receiver
         self.failed: Counter[str] = Counter()  # notifications given up on
         self.held: Counter[str] = Counter()  # firing changes held back by a silence
+        self.inhibited: Counter[str] = Counter()  # firing changes held back by inhibition
+        self.summaries: Counter[str] = Counter()  # budget summaries sent
+        self.over_budget: dict[str, int] = {}  # groups waiting for the budget now
         self._state = {r.name: _State() for r in receivers}
         self._tasks: set[asyncio.Task[None]] = set()
         self._chat_free_at: dict[str, float] = {}  # telegram chat -> next send allowed
-        self.dirty = False  # sent state changed since the service last saved it
+        self.dirty: set[str] = set()  # alerts whose sent state changed since the last save
 
-    # -- input ----------------------------------------------------------------------------
-    def export_state(self) -> dict[str, dict[str, float | None]]:
-        """Per receiver, when each firing alert was last sent (None: held back)."""
+    # -- state ----------------------------------------------------------------------------
+    def export(self, fingerprint: str) -> dict[str, float | None]:
+        """Per receiver, when this firing alert was last sent (None: not yet)."""
         return {
-            name: {fp: sent.sent_at for fp, sent in st.active.items()}
+            name: st.active[fingerprint].sent_at
             for name, st in self._state.items()
+            if fingerprint in st.active
         }
 
     def restore(
         self, firing: list[AlertChange], saved: dict[str, dict[str, float | None]], now: float
     ) -> None:
-        """After a restart: what was sent stays sent (no re-page), what a silence held
-        back stays held. A receiver with no saved state (new, or state from before it
-        existed) counts the alerts as sent now."""
+        """After a restart: what was sent stays sent (no re-page), what was not sent yet
+        (held by a silence, waiting) is sent when it can be. ``saved`` is, per alert, per
+        receiver, when it was sent; a receiver with no entry (new, or added since) counts
+        the alert as sent now."""
         for change in firing:
+            self.inhibitor.update(change)
+            mine = saved.get(change.fingerprint, {})
             for r in self.receivers:
                 if not r.routes(change):
                     continue
-                mine = saved.get(r.name)
-                sent_at = now if mine is None else mine.get(change.fingerprint)
-                self._state[r.name].active[change.fingerprint] = _Sent(change, sent_at)
+                st = self._state[r.name]
+                sent_at = mine.get(r.name, now)
+                st.active[change.fingerprint] = _Sent(change, sent_at)
+                if sent_at is not None:
+                    key = self._key(r, change)
+                    st.last_sent[key] = max(st.last_sent.get(key, 0.0), sent_at)
 
+    # -- input ----------------------------------------------------------------------------
     def notify(self, change: AlertChange, now: float) -> None:
+        self.notify_all([change], now)
+
+    def notify_all(self, changes: Iterable[AlertChange], now: float) -> None:
+        """Take a batch of changes, then send what is due: a critical change in the same
+        batch inhibits a warning before either goes out."""
+        for change in changes:
+            self._add(change, now)
+        self.flush(now)
+
+    def _add(self, change: AlertChange, now: float) -> None:
+        self.inhibitor.update(change)
+        fp = change.fingerprint
         for r in self.receivers:
             st = self._state[r.name]
             if change.state == "firing":
                 if not r.routes(change):
                     continue
-                sent = st.active.setdefault(change.fingerprint, _Sent(change))
+                back = self._take_back(st, fp)
+                if back is not None:  # resolved and firing again before the resolve went
+                    told, back.change = back.change, change
+                    st.active[fp] = back
+                    self.dirty.add(fp)
+                    if told.severity == change.severity:
+                        continue  # the receiver still has it as firing: nothing new
+                sent = st.active.get(fp)
+                if sent is None:
+                    sent = st.active[fp] = _Sent(change)
+                    self.dirty.add(fp)
                 sent.change = change
                 if self.silenced(change, now):
                     self.held[r.name] += 1
-                    continue
+                elif self.inhibitor.inhibited(change):
+                    self.inhibited[r.name] += 1
+                else:
+                    self._enqueue(r, st, change, now)
             elif change.state == "resolved":
-                was = st.active.pop(change.fingerprint, None)
-                if was is not None and was.sent_at is None:  # not sent yet: never send it
-                    for group in st.groups.values():
-                        group.changes.pop(change.fingerprint, None)
-                if was is None or was.sent_at is None or not r.send_resolved:
+                was = st.active.pop(fp, None)
+                if was is None:
                     continue  # never told of it, so nothing to take back
-            else:
-                continue  # pending and inactive are not notified
-            self._enqueue(r, st, change, now)
-        self.flush(now)
+                self.dirty.add(fp)
+                self._unqueue(st, fp)  # a firing or repeat of it still waiting is moot
+                if was.sent_at is not None and r.send_resolved:
+                    self._enqueue(r, st, change, now).taken_back[fp] = was
+            # pending and inactive are not notified
 
-    def _enqueue(self, r: Receiver, st: _State, change: AlertChange, now: float) -> None:
+    # -- groups ---------------------------------------------------------------------------
+    @staticmethod
+    def _key(r: Receiver, change: AlertChange) -> GroupKey:
         labels = alert_labels(change)
-        key = tuple(labels.get(k, "") for k in r.group_by)
+        return tuple(labels.get(k, "") for k in r.group_by)
+
+    def _enqueue(self, r: Receiver, st: _State, change: AlertChange, now: float) -> _Group:
+        key = self._key(r, change)
+        if st.queued.get(change.fingerprint, key) != key:
+            self._unqueue(st, change.fingerprint)  # its group labels changed
         group = st.groups.get(key)
         if group is None:
             group = st.groups[key] = _Group(first_at=now)
         group.changes[change.fingerprint] = change
+        st.queued[change.fingerprint] = key
+        return group
+
+    @staticmethod
+    def _unqueue(st: _State, fp: str) -> None:
+        key = st.queued.pop(fp, None)
+        group = st.groups.get(key) if key is not None else None
+        if group is not None:
+            group.changes.pop(fp, None)
+            group.taken_back.pop(fp, None)
+            if not group.changes:
+                del st.groups[key]  # type: ignore[arg-type]
+
+    def _take_back(self, st: _State, fp: str) -> _Sent | None:
+        key = st.queued.get(fp)
+        group = st.groups.get(key) if key is not None else None
+        if group is None or fp not in group.taken_back:
+            return None
+        back = group.taken_back[fp]
+        self._unqueue(st, fp)
+        return back
+
+    def _muted(self, change: AlertChange, now: float) -> bool:
+        return self.silenced(change, now) or self.inhibitor.inhibited(change)
 
     def flush(self, now: float) -> None:
-        """Send groups whose wait is over, repeats that are due, and alerts whose silence
-        ended. Called on every change and on the service's clock."""
+        """Send groups that are due, repeats that are due, and alerts whose silence or
+        inhibition ended. Called after each batch of changes and on the service's clock."""
         for r in self.receivers:
             st = self._state[r.name]
             for fp, sent in st.active.items():
-                due = sent.sent_at is None or now - sent.sent_at >= r.repeat_s
-                queued = any(fp in g.changes for g in st.groups.values())
-                if due and not queued and not self.silenced(sent.change, now):
-                    self._enqueue(r, st, sent.change, now)
-            wait = r.group_wait_s
-            for key, group in list(st.groups.items()):
-                if now - group.first_at < wait:
+                if fp in st.queued:
                     continue
-                del st.groups[key]
-                alerts = [
-                    c
-                    for c in group.changes.values()
-                    if c.state == "resolved" or not self.silenced(c, now)
-                ]
-                for c in alerts:
-                    if c.state == "firing" and c.fingerprint in st.active:
-                        st.active[c.fingerprint].sent_at = now
-                        self.dirty = True
-                if alerts:
-                    labels = dict(zip(r.group_by, key, strict=True))
-                    self._spawn(r, Notification(r.name, labels, alerts))
+                due = sent.sent_at is None or now - sent.sent_at >= r.repeat_s
+                if due and not self._muted(sent.change, now):
+                    self._enqueue(r, st, sent.change, now)
+            self._send_due(r, st, now)
+
+    def _send_due(self, r: Receiver, st: _State, now: float) -> None:
+        interval = r.group_interval_s
+        due: list[tuple[GroupKey, _Group]] = []
+        for key, group in st.groups.items():
+            at = group.first_at + r.group_wait_s
+            last = st.last_sent.get(key)
+            if last is not None:
+                at = max(at, last + interval)
+            if now >= at:
+                due.append((key, group))
+        # Most severe first, then oldest: what the budget lets through, it lets through first.
+        due.sort(
+            key=lambda kg: (
+                -max(SEVERITY_RANK[c.severity] for c in kg[1].changes.values()),
+                kg[1].first_at,
+            )
+        )
+        waiting: list[_Group] = []
+        for key, group in due:
+            alerts = []
+            for c in group.changes.values():
+                if c.state == "resolved":
+                    alerts.append(c)
+                elif self.silenced(c, now):  # muted since it was queued
+                    self.held[r.name] += 1
+                elif self.inhibitor.inhibited(c):
+                    self.inhibited[r.name] += 1
+                else:
+                    alerts.append(c)
+            if alerts and self._over_budget(r, st, now):
+                waiting.append(group)
+                continue
+            for fp in list(group.changes):
+                self._unqueue(st, fp)  # muted ones are queued again once they may go
+            if not alerts:
+                continue
+            for c in alerts:
+                if c.state == "firing" and c.fingerprint in st.active:
+                    st.active[c.fingerprint].sent_at = now
+                    self.dirty.add(c.fingerprint)
+            st.last_sent[key] = now
+            st.sent_times.append(now)
+            self._spawn(r, Notification(r.name, dict(zip(r.group_by, key, strict=True)), alerts))
+        self.over_budget[r.name] = len(waiting)
+        held = [c for g in waiting for c in g.changes.values()]
+        rank = max((SEVERITY_RANK[c.severity] for c in held), default=-1)
+        # One summary per window, and one more if something more severe waits since.
+        if waiting and (
+            st.summary_at is None
+            or now - st.summary_at >= r.budget_window_s
+            or rank > st.summary_rank
+        ):
+            st.summary_at, st.summary_rank = now, rank
+            self.summaries[r.name] += 1
+            free_at = st.sent_times[0] + r.budget_window_s
+            self._spawn(
+                r,
+                budget_summary(
+                    r.name,
+                    budget=r.budget_limit,
+                    window=r.budget_window,
+                    groups=len(waiting),
+                    held=held,
+                    free_at=free_at,
+                    now=now,
+                ),
+            )
+        if len(st.last_sent) > len(st.groups) + 1000:  # forget groups quiet for long
+            st.last_sent = {k: t for k, t in st.last_sent.items() if now - t < interval}
+
+    def _over_budget(self, r: Receiver, st: _State, now: float) -> bool:
+        limit = r.budget_limit
+        if limit <= 0:
+            return False
+        times = st.sent_times
+        while times and times[0] <= now - r.budget_window_s:
+            times.popleft()
+        return len(times) >= limit
 
     def _spawn(self, r: Receiver, n: Notification) -> None:
         task = asyncio.create_task(self._deliver(r, n))

@@ -10,21 +10,25 @@ characters: longer notifications are split at line ends); PagerDuty Events API v
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
 
 import msgspec
 
-from tradewire.schemas import AlertChange
+from tradewire.schemas import AlertChange, AlertSeverity
 
 from ._receivers import alert_labels
 
 __all__ = [
+    "BUDGET_RULE",
+    "SEVERITY_RANK",
     "TELEGRAM_LIMIT",
     "Notification",
     "alertmanager_alerts",
     "alertmanager_webhook",
+    "budget_summary",
     "email_message",
     "pagerduty_events",
     "render_text",
@@ -35,10 +39,12 @@ __all__ = [
 ]
 
 TELEGRAM_LIMIT = 4096
+BUDGET_RULE = "NotificationBudget"  # the alert name of a budget summary
 _SLACK_SECTION = 3000
 _PD_SUMMARY = 1024
 _ZERO_TIME = "0001-01-01T00:00:00Z"  # Alertmanager's "not set"
 _PD_SEVERITY = {"critical": "critical", "warning": "warning", "info": "info"}
+SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 
 
 @dataclass
@@ -223,3 +229,45 @@ def alertmanager_alerts(n: Notification, now: float, resend_s: float) -> list[di
         }
         for a in n.alerts
     ]
+
+
+def budget_summary(
+    receiver: str,
+    *,
+    budget: int,
+    window: str,
+    groups: int,
+    held: list[AlertChange],
+    free_at: float,
+    now: float,
+) -> Notification:
+    """The one notification a receiver gets per window once its budget is used up: how
+    much waits, until when, and for which rules. It is an alert of its own
+    (``NotificationBudget``, bot ``fleet``) so every receiver type can render it."""
+    per_rule = Counter(a.rule for a in held if a.state == "firing")
+    rules = ", ".join(f"{name} x{n}" for name, n in per_rule.most_common(10))
+    summary = (
+        f"{budget} notifications per {window} used: {groups} group(s) with {len(held)} "
+        f"change(s) wait until {rfc3339(free_at)}"
+        + (f" (firing: {rules})" if rules else "")
+        + "; `tradewire alerts list` shows everything firing"
+    )
+    severity: AlertSeverity = max(
+        (a.severity for a in held), key=SEVERITY_RANK.__getitem__, default="warning"
+    )
+    alert = AlertChange(
+        id=f"budget-{receiver}-{int(now * 1000)}",
+        fingerprint=f"budget-{receiver}"[:128],
+        rule=BUDGET_RULE,
+        bot="fleet",
+        state="firing",
+        severity=severity,
+        ts=now,
+        active_since=now,
+        value=float(len(held)),
+        threshold=float(budget),
+        labels={"receiver": receiver},
+        summary=summary,
+        runbook="docs/alerts.md#notification-budget",
+    )
+    return Notification(receiver, {"alertname": BUDGET_RULE, "receiver": receiver}, [alert])

@@ -46,6 +46,8 @@ _COUNTERS: dict[tuple[str, _Filter], str] = {
     ("guard", (("action", "tripped"),)): "guard_trips_total",
     ("cycle", (("ok", False),)): "cycle_errors_total",
 }
+# quantile of a gauge over time: (event, field) -> (gauge, the labels `per` may use)
+_GAUGE_QUANTILES = {("data_quality", "score"): ("data_quality_score", ("symbol",))}
 # quantile: (event, field) -> (histogram, where-fields that are its labels)
 _HISTOGRAMS = {
     ("broker_call", "latency_s"): ("broker_call_latency_seconds", ("operation",)),
@@ -81,6 +83,12 @@ def promql_value(rule: Rule, prefix: str) -> tuple[str, tuple[str, ...]] | str:
         age = _AGES.get(rule.event)
         if age is None or rule.where or tuple(rule.per) != age[1]:
             return f"no age gauge for {rule.event} per {rule.per or 'bot'}"
+        if rule.while_bot_active and rule.event != "heartbeat":
+            # Counted to the bot's latest heartbeat rather than its latest event: as
+            # precise as the bot's heartbeat interval.
+            hb = f"{p}{_AGES['heartbeat'][0]}"
+            join = " on(bot) group_left" if age[1] else ""
+            return f"({p}{age[0]} -{join} {hb})", age[1]
         return f"{p}{age[0]}", age[1]
     window = _range(rule.window)
     if rule.kind == "count":
@@ -99,6 +107,11 @@ def promql_value(rule: Rule, prefix: str) -> tuple[str, tuple[str, ...]] | str:
         num = f'sum by (bot) (increase({p}order_submission_total{{result=~"{sel}"}}[{window}]))'
         den = f"sum by (bot) (increase({p}order_submission_total[{window}]))"
         return f"({num} / {den})", ()
+    gauge = _GAUGE_QUANTILES.get((rule.event, rule.field))
+    if gauge is not None and not rule.where and set(rule.per) <= set(gauge[1]):
+        # Over the scraped samples of the latest value, not over every event.
+        inner = f"quantile_over_time({rule.q:g}, {p}{gauge[0]}[{window}])"
+        return f"min by ({', '.join(by)}) ({inner})", tuple(rule.per)
     hist = _HISTOGRAMS.get((rule.event, rule.field))
     if hist is None or rule.per or not set(rule.where) <= set(hist[1]):
         return f"no histogram of {rule.event}.{rule.field} with labels {sorted(rule.where)}"

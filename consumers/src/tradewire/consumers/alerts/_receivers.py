@@ -28,6 +28,7 @@ __all__ = [
     "TelegramReceiver",
     "WebhookReceiver",
     "alert_labels",
+    "labels_match",
     "parse_receivers",
     "secret",
 ]
@@ -60,6 +61,18 @@ def alert_labels(change: AlertChange) -> dict[str, str]:
     }
 
 
+Matchers = dict[str, str | list[str]]
+
+
+def labels_match(labels: dict[str, str], matchers: Matchers) -> bool:
+    """Every matcher holds: the label equals the value, or is one of a list."""
+    for key, want in matchers.items():
+        got = labels.get(key)
+        if got is None or (got not in want if isinstance(want, list) else got != want):
+            return False
+    return True
+
+
 class _Base(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, tag_field="type"):
     name: str
     # Routing: every list given must contain the alert's value; labels match exactly
@@ -67,23 +80,28 @@ class _Base(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, tag_field=
     severities: list[Severity] = msgspec.field(default_factory=lambda: ["warning", "critical"])
     bots: list[str] = msgspec.field(default_factory=list)
     rules: list[str] = msgspec.field(default_factory=list)
-    labels: dict[str, str | list[str]] = msgspec.field(default_factory=dict)
+    labels: Matchers = msgspec.field(default_factory=dict)
     send_resolved: bool = True
     # Grouping: changes with equal group_by labels within group_wait go out as one
-    # notification; a still-firing alert is sent again every repeat_interval.
+    # notification; later changes to a group wait until group_interval has passed since
+    # it was last notified; a still-firing alert is sent again every repeat_interval.
     group_by: list[str] = msgspec.field(default_factory=lambda: ["alertname", "bot"])
     group_wait: str = "0s"
+    group_interval: str = ""  # default: default_group_interval
+    default_group_interval: ClassVar[str] = "5m"
     repeat_interval: str = ""  # default: default_repeat
     default_repeat: ClassVar[str] = "4h"
+    # At most `budget` notifications per budget_window (0: no limit); past it, groups
+    # wait and one summary per window says so.
+    budget: int | None = None  # default: default_budget
+    budget_window: str = "1h"
+    default_budget: ClassVar[int] = 0
     timeout_s: float = 5.0
     max_attempts: int = 5
 
     def routes(self, change: AlertChange) -> bool:
-        labels = alert_labels(change)
-        for key, want in self.labels.items():
-            got = labels.get(key)
-            if got is None or (got not in want if isinstance(want, list) else got != want):
-                return False
+        if not labels_match(alert_labels(change), self.labels):
+            return False
         return (
             change.severity in self.severities
             and (not self.bots or change.bot in self.bots)
@@ -95,8 +113,20 @@ class _Base(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, tag_field=
         return parse_duration(self.group_wait)
 
     @property
+    def group_interval_s(self) -> float:
+        return parse_duration(self.group_interval or self.default_group_interval)
+
+    @property
     def repeat_s(self) -> float:
         return parse_duration(self.repeat_interval or self.default_repeat)
+
+    @property
+    def budget_limit(self) -> int:
+        return self.default_budget if self.budget is None else self.budget
+
+    @property
+    def budget_window_s(self) -> float:
+        return parse_duration(self.budget_window)
 
     def secrets(self) -> list[str]:
         """The settings that may be ``env:``/``file:`` references (checked at load)."""
@@ -108,6 +138,9 @@ class _Base(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, tag_field=
         if self.repeat_s <= 0:
             raise ValueError("repeat_interval: must be > 0")
         self.group_wait_s  # noqa: B018 - parses, raising on a bad duration
+        self.group_interval_s  # noqa: B018
+        if self.budget_limit < 0 or self.budget_window_s <= 0:
+            raise ValueError("budget: >= 0 (0: no limit); budget_window: > 0")
         if not 1 <= self.max_attempts <= 20 or not 0 < self.timeout_s <= 120:
             raise ValueError("max_attempts 1..20 and timeout_s 0..120")
         for value in self.secrets():
@@ -180,8 +213,11 @@ class EmailReceiver(_Base, tag="email"):
 class AlertmanagerReceiver(_Base, tag="alertmanager"):
     url: str  # the Alertmanager's base URL; alerts are POSTed to <url>/api/v2/alerts
     # Alertmanager expects firing alerts to be re-sent before their endsAt (set to
-    # three repeat intervals ahead), as Prometheus does every evaluation.
+    # three repeat intervals ahead), as Prometheus does every evaluation. It groups,
+    # throttles and deduplicates itself: changes go to it at once, and no budget holds
+    # those re-sends back.
     default_repeat: ClassVar[str] = "1m"
+    default_group_interval: ClassVar[str] = "0s"
 
     def secrets(self) -> list[str]:
         return [self.url]

@@ -8,7 +8,9 @@ turns it into a number:
 - ``count``: matching events within ``window``;
 - ``ratio``: events matching ``match`` / events matching ``where``, within ``window``;
 - ``quantile``: the ``q`` quantile of ``field`` over matching events within ``window``;
-- ``absence``: seconds since the last matching event (evaluated on a clock).
+- ``absence``: seconds since the last matching event (evaluated on a clock); with
+  ``while_bot_active``, counted to the bot's latest event of any kind instead of now, so
+  it measures a gap while the bot runs (a bot silent altogether is BotDown's to report).
 
 The number is compared (``op``) with the ``critical``, ``warning`` and ``info``
 thresholds, the first that holds giving the severity. ``resolve`` adds hysteresis: a
@@ -78,6 +80,7 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     for_: str = msgspec.field(name="for", default="0s")
     keep_firing_for: str = "0s"
     min_events: int = 1
+    while_bot_active: bool = False
     summary: str = ""
     runbook: str = ""
     labels: dict[str, str] = msgspec.field(default_factory=dict)
@@ -157,6 +160,8 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             raise ValueError("resolve must be on the non-firing side of the lowest threshold")
         if self.kind in ("count", "ratio", "quantile") and self.window_s <= 0:
             raise ValueError("window: must be > 0")
+        if self.while_bot_active and self.kind != "absence":
+            raise ValueError("while_bot_active: only for absence rules")
 
 
 def _field_parts(expr: str) -> list[str]:
@@ -188,6 +193,7 @@ class RuleFile(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     rules: list[Rule] = msgspec.field(default_factory=list)
     receivers: list[dict[str, Any]] = msgspec.field(default_factory=list)
     routes: list[dict[str, Any]] = msgspec.field(default_factory=list)
+    inhibit_rules: list[dict[str, Any]] | None = None  # None: the default inhibition
 
 
 def load_rules(path: Path) -> RuleFile:
@@ -200,11 +206,18 @@ def load_rules(path: Path) -> RuleFile:
     data = yaml.safe_load(text) if root is not None else {}
     if not isinstance(data, dict):
         raise RuleError(f"{path}:1: the file must be a mapping with a `rules` list")
-    unknown = set(data) - {"rules", "receivers", "routes"}
+    unknown = set(data) - {"rules", "receivers", "routes", "inhibit_rules"}
     if unknown:
         raise RuleError(f"{path}:1: unknown top-level key(s) {', '.join(sorted(unknown))}")
     rule_nodes = _rule_nodes(root)
-    out = RuleFile(receivers=data.get("receivers") or [], routes=data.get("routes") or [])
+    inhibit = data.get("inhibit_rules")
+    if inhibit is not None and not isinstance(inhibit, list):
+        raise RuleError(f"{path}:1: inhibit_rules must be a list")
+    out = RuleFile(
+        receivers=data.get("receivers") or [],
+        routes=data.get("routes") or [],
+        inhibit_rules=inhibit,
+    )
     seen: set[str] = set()
     for i, raw in enumerate(data.get("rules") or []):
         node = rule_nodes[i] if i < len(rule_nodes) else None

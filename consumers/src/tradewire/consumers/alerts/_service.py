@@ -1,5 +1,6 @@
 """``tradewire serve alerts``: rules evaluated on the stream, state changes published,
-state kept in a NATS key-value bucket, notifications sent."""
+state kept in a NATS key-value bucket (one key per alert and per bot), notifications
+sent, retired bots forgotten."""
 
 from __future__ import annotations
 
@@ -12,9 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import msgspec
-from nats.js.errors import KeyNotFoundError
-from nats.js.kv import KeyValue
 
+from tradewire.consumers.fleet import Retired
 from tradewire.consumers.runtime import (
     Acks,
     Check,
@@ -23,25 +23,24 @@ from tradewire.consumers.runtime import (
     Delivery,
     load_config,
     read_history,
+    read_prefix,
 )
 from tradewire.publisher import ensure_alerts_stream, ensure_events_stream
-from tradewire.schemas import DEFAULT_ROOT, AlertChange, EventError, Subjects, decode
+from tradewire.schemas import DEFAULT_ROOT, AlertChange, Envelope, EventError, Subjects, decode
 
-from ._engine import Engine
+from ._engine import BotState, Engine
+from ._inhibit import parse_inhibit_rules
 from ._metrics import add_metrics
 from ._notify import Notifier
 from ._receivers import parse_receivers
 from ._rules import DEFAULT_RULES, RuleError, load_rules
 from ._silences import SilenceWatch, open_bucket
+from ._state import ALERT_PREFIX, BOT_PREFIX, AlertRecord, StateStore
 
-__all__ = ["FIRING_KEY", "RULES_KEY", "AlertsConfig", "AlertsService", "load_alerts_config"]
+__all__ = ["RULES_KEY", "AlertsConfig", "AlertsService", "load_alerts_config"]
 
 log = logging.getLogger("tradewire.alerts")
-_STATE_KEY = "engine"
-# The alerts firing now, as a JSON list of AlertChange: what `alerts list` shows and
-# the metrics service exports.
-FIRING_KEY = "firing"
-_NOTIFIED_KEY = "notified"  # per receiver, when each firing alert was last sent
+_BOT_SAVE_S = 5.0  # bots' clocks and series are saved this often (alerts at each change)
 # The names of the rules this service runs, a JSON list: `alerts silence` checks against it.
 RULES_KEY = "rules"
 
@@ -58,6 +57,9 @@ class AlertsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_wait_s: float = 0.05
     ack_wait_s: float = 10.0
     state_bucket: str = ""  # default: <root>_alerts
+    # A bot is evaluated once an event arrives whose time is within this of its receipt;
+    # older events (imports, replays) fill windows but raise nothing by themselves.
+    live_window_s: float = 300.0
 
     def __post_init__(self) -> None:
         subjects = Subjects(self.root)  # raises on a bad root
@@ -65,6 +67,8 @@ class AlertsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         self.state_bucket = self.state_bucket or subjects.alerts_bucket
         if not 0.05 <= self.tick_s <= 60:
             raise ValueError("out of range: tick_s")
+        if not 1 <= self.live_window_s <= 7 * 86400:
+            raise ValueError("out of range: live_window_s (1 s to 7 days)")
 
 
 def load_alerts_config(
@@ -85,18 +89,34 @@ class AlertsService(ConsumerService):
         try:
             rule_file = load_rules(path)
             receivers = parse_receivers(rule_file.receivers)
+            inhibit_rules = parse_inhibit_rules(rule_file.inhibit_rules)
         except (RuleError, ValueError) as exc:
             raise ConfigError(str(exc)) from None
-        self.notifier = Notifier(receivers, silenced=self.silences.silenced)
-        self.engine = Engine(rule_file.rules)
+        self.notifier = Notifier(
+            receivers, inhibit_rules=inhibit_rules, silenced=self.silences.silenced
+        )
+        self.engine = Engine(rule_file.rules, live_window_s=config.live_window_s)
+        self.retired = Retired("alerts", self._retire)
         self.published: Counter[str] = Counter()
-        self.state_save_failures = 0
-        self._kv: KeyValue | None = None
+        self.state: StateStore | None = None
         self._ticker: asyncio.Task[None] | None = None
-        self._dirty = False
+        self._dirty: set[str] = set()  # alerts whose saved record is out of date
+        self._retire_changes: list[AlertChange] = []  # published at the next tick
+        self._save_lock = asyncio.Lock()
+        self._bots_saved_at = 0.0
         add_metrics(self)
 
+    @property
+    def state_save_failures(self) -> int:
+        """KV writes of alert state that failed since start (for the service's metrics)."""
+        return self.state.failures if self.state is not None else 0
+
     # -- events and clock ------------------------------------------------------------------
+    def _observe(self, event: Envelope, now: float, *, evaluate: bool = True) -> list[AlertChange]:
+        if not self.retired.admits(event.bot, event.ts):
+            return []  # from before the bot was retired
+        return self.engine.observe(event, now, evaluate=evaluate)
+
     async def handle(self, batch: Sequence[Delivery]) -> Acks:
         now = time.time()
         changes: list[AlertChange] = []
@@ -108,8 +128,9 @@ class AlertsService(ConsumerService):
                 )
             except EventError:
                 continue  # the store quarantines it; an alert cannot use it
-            changes += self.engine.observe(event, now)
-        await self._emit(changes)
+            changes += self._observe(event, now)
+        await self._emit(changes, now)
+        await self._save(now)
         return Acks(ack=list(batch))
 
     async def _tick_forever(self) -> None:
@@ -117,20 +138,28 @@ class AlertsService(ConsumerService):
             await asyncio.sleep(self.config.tick_s)
             try:
                 now = time.time()
-                await self._emit(self.engine.tick(now))
-                self.notifier.flush(now)  # group waits, repeats, silences that ended
-                if self.notifier.dirty:
-                    await self._save()
+                changes, self._retire_changes = self._retire_changes, []
+                await self._emit(changes + self.engine.tick(now), now)
+                self.notifier.flush(now)  # group waits and intervals, repeats, ends of mutes
+                await self._save(now)
             except Exception:  # one bad tick must not stop the clock
                 log.exception("alert evaluation failed")
 
-    async def _emit(self, changes: list[AlertChange]) -> None:
+    def _retire(self, bot: str, at: float) -> None:
+        """A bot was retired (now, or before this start): resolve and forget its alerts."""
+        changes = self.engine.retire(bot, time.time())
+        self._retire_changes += changes
+        if changes:
+            log.warning("bot %s retired: %d of its alert(s) end", bot, len(changes))
+
+    async def _emit(self, changes: list[AlertChange], now: float) -> None:
         if not changes:
             return
         assert self.nc is not None
         js = self.nc.jetstream()
         for change in changes:
             self.published[change.state] += 1
+            self._dirty.add(change.fingerprint)
             try:
                 await js.publish(
                     self.subjects.alert(change.bot, change.rule),
@@ -139,37 +168,84 @@ class AlertsService(ConsumerService):
                 )
             except Exception as exc:
                 log.error("publishing %s %s failed: %r", change.rule, change.state, exc)
-            self.notifier.notify(change, time.time())
-        await self._save()
+        self.notifier.notify_all(changes, now)
 
     # -- state ---------------------------------------------------------------------------------
-    async def _save(self) -> None:
-        if self._kv is None:
+    def _alert_value(self, fingerprint: str) -> bytes | None:
+        found = self.engine.instance(fingerprint)
+        if found is None:
+            return None  # inactive or resolved: nothing to keep
+        key, inst, firing = found
+        notified = self.notifier.export(fingerprint)
+        return msgspec.json.encode(
+            AlertRecord(key=key, instance=inst, notified=notified, firing=firing)
+        )
+
+    async def _save(self, now: float, *, bots: bool = False) -> None:
+        """Write what changed: each alert whose state or sent times changed, and, every
+        few seconds (or when ``bots``), each bot that sent events. A key whose write
+        failed stays dirty and is written again at the next save."""
+        if self.state is None:
             return
-        try:
-            await self._kv.put(_STATE_KEY, msgspec.json.encode(self.engine.export_state()))
-            await self._kv.put(FIRING_KEY, msgspec.json.encode(self.engine.firing()))
-            self.notifier.dirty = False
-            await self._kv.put(_NOTIFIED_KEY, msgspec.json.encode(self.notifier.export_state()))
-        except Exception as exc:  # state is saved again at the next change
-            self.state_save_failures += 1
-            log.error("saving alert state failed: %r", exc)
+        async with self._save_lock:
+            alerts = self._dirty | self.notifier.dirty
+            self._dirty, self.notifier.dirty = set(), set()
+            items = {ALERT_PREFIX + fp: self._alert_value(fp) for fp in alerts}
+            if bots or now - self._bots_saved_at >= _BOT_SAVE_S:
+                self._bots_saved_at = now
+                names, self.engine.dirty_bots = self.engine.dirty_bots, set()
+                for bot in names:
+                    state = self.engine.bot_state(bot)
+                    items[BOT_PREFIX + bot] = None if state is None else msgspec.json.encode(state)
+            if not items:
+                return
+            try:
+                failed = await self.state.write(items)
+            except BaseException:  # cancelled mid-way (a tick at shutdown): all again
+                failed = set(items)
+                raise
+            finally:
+                for key in failed:
+                    name = key.partition(".")[2]
+                    if key.startswith(ALERT_PREFIX):
+                        self._dirty.add(name)
+                    else:
+                        self.engine.dirty_bots.add(name)
 
     async def _load(self) -> None:
         assert self.nc is not None
-        self._kv = await open_bucket(self.nc, self.config.state_bucket)
-        with contextlib.suppress(KeyNotFoundError):
-            entry = await self._kv.get(_STATE_KEY)
-            if entry.value:
-                self.engine.import_state(msgspec.json.decode(entry.value))
-        notified: dict[str, dict[str, float | None]] = {}
-        with contextlib.suppress(KeyNotFoundError):
-            entry = await self._kv.get(_NOTIFIED_KEY)
-            if entry.value:
-                notified = msgspec.json.decode(entry.value, type=type(notified))
+        kv = await open_bucket(self.nc, self.config.state_bucket)
+        self.state = StateStore(kv)
+        legacy = await self.state.read_legacy()
+        if legacy is not None:
+            self.engine.import_legacy(legacy.engine)
+        js, bucket = self.nc.jetstream(), self.config.state_bucket
+        records = await read_prefix(js, bucket, ALERT_PREFIX, AlertRecord)
+        for record in records.values():
+            self.engine.import_instance(record.key, record.instance)
+        for bot, state in (await read_prefix(js, bucket, BOT_PREFIX, BotState)).items():
+            self.engine.import_bot(bot, state)
+        firing = self.engine.firing()
+        notified = {fp: r.notified for fp, r in records.items()}
+        if legacy is not None:
+            notified = legacy.notified_by_alert([c.fingerprint for c in firing]) | notified
         # Sent before the restart stays sent (no re-page); held by a silence stays held.
-        self.notifier.restore(self.engine.firing(), notified, time.time())
-        await self.silences.start(self._kv)
+        self.notifier.restore(firing, notified, time.time())
+        if legacy is not None:
+            self._dirty |= {c.fingerprint for c in firing}
+            self._dirty |= {i.fingerprint for i in self.engine.instances.values()}
+            self.engine.dirty_bots |= set(self.engine.bots)
+            await self._save(time.time(), bots=True)
+            if self.state.failed:
+                log.error("alert state kept in the old layout: writing the new one failed")
+            else:
+                await self.state.drop_legacy()
+                log.warning(
+                    "alert state moved to one key per alert and per bot (%d alerts, %d bots)",
+                    len(self.engine.instances),
+                    len(self.engine.bots),
+                )
+        await self.silences.start(kv)
 
     async def _replay_windows(self) -> int:
         """Fill count/ratio/quantile windows from the stream's recent events (no alerts)."""
@@ -181,7 +257,7 @@ class AlertsService(ConsumerService):
         return await read_history(
             self.nc,
             self.subjects,
-            lambda ev: self.engine.observe(ev, now, evaluate=False),
+            lambda ev: self._observe(ev, now, evaluate=False),
             since=now - longest,
         )
 
@@ -191,8 +267,9 @@ class AlertsService(ConsumerService):
         await ensure_events_stream(self.nc, self.subjects)
         await ensure_alerts_stream(self.nc, self.subjects)
         await self._load()
-        assert self._kv is not None
-        await self._kv.put(RULES_KEY, msgspec.json.encode(sorted(self.engine.rules)))
+        assert self.state is not None
+        await self.state.write({RULES_KEY: msgspec.json.encode(sorted(self.engine.rules))})
+        await self.retired.attach(self.nc.jetstream(), self.subjects.fleet_bucket)
         replayed = await self._replay_windows()
         log.info(
             "alerts: %d rules, %d recent events replayed into windows",
@@ -206,25 +283,45 @@ class AlertsService(ConsumerService):
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
-        await self._save()
+        await self._save(time.time(), bots=True)
         await self.silences.stop()
+        await self.retired.stop()
         await self.notifier.drain()
 
     async def refresh(self) -> None:
         firing = sum(i.state == "firing" for i in self.engine.instances.values())
+        n = self.notifier
         self.health.checks["notifications"] = Check(
-            ok=not self.notifier.failed,
+            ok=not n.failed,
             details={
-                "sent": dict(self.notifier.sent),
-                "failed": dict(self.notifier.failed),
-                "held_by_silences": dict(self.notifier.held),
+                "sent": dict(n.sent),
+                "failed": dict(n.failed),
+                "held_by_silences": dict(n.held),
+                "held_by_inhibition": dict(n.inhibited),
+                "budget_summaries": dict(n.summaries),
+                "waiting_for_budget": {k: v for k, v in n.over_budget.items() if v},
             },
         )
+        st = self.state
+        self.health.checks["state"] = Check(
+            ok=st is None or not st.failed,
+            details={
+                "bucket": self.config.state_bucket,
+                "writes": st.writes if st else 0,
+                "save_failures": st.failures if st else 0,
+                "keys_failing": len(st.failed) if st else 0,
+                "last_error": st.last_error if st else "",
+            },
+        )
+        live = sum(b.live for b in self.engine.bots.values())
         self.health.checks["alerts"] = Check(
             details={
                 "rules": len(self.engine.rules),
                 "firing": firing,
                 "published": dict(self.published),
                 "silences": sum(s.active(time.time()) for s in self.silences.silences.values()),
+                "bots_live": live,
+                "bots_history_only": len(self.engine.bots) - live,
+                "bots_retired": len(self.retired.retired),
             }
         )

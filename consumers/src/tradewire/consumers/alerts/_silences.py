@@ -9,9 +9,6 @@ restarted service all see the same set.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import re
 import secrets
 
@@ -21,6 +18,7 @@ from nats.js.api import KeyValueConfig
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError
 from nats.js.kv import KeyValue
 
+from tradewire.consumers.runtime import KeyWatch, read_prefix
 from tradewire.schemas import RULE_NAME_PATTERN, AlertChange
 
 __all__ = [
@@ -33,7 +31,6 @@ __all__ = [
     "remove_silence",
 ]
 
-log = logging.getLogger("tradewire.alerts.silences")
 SILENCE_PREFIX = "silence."
 _ID = re.compile(r"^[a-f0-9]{12}$")
 
@@ -85,19 +82,10 @@ async def add_silence(kv: KeyValue, silence: Silence) -> None:
     await kv.put(SILENCE_PREFIX + silence.id, msgspec.json.encode(silence))
 
 
-async def list_silences(kv: KeyValue) -> list[Silence]:
+async def list_silences(nc: Client, bucket: str) -> list[Silence]:
     """Every stored silence (ended ones too), oldest first."""
-    watcher = await kv.watch(SILENCE_PREFIX + "*", ignore_deletes=True)
-    out = []
-    try:
-        async for entry in watcher:
-            if entry is None:  # the end of what is stored
-                break
-            if entry.value:
-                out.append(msgspec.json.decode(entry.value, type=Silence))
-    finally:
-        await watcher.stop()  # type: ignore[no-untyped-call]
-    return sorted(out, key=lambda s: s.starts_at)
+    stored = await read_prefix(nc.jetstream(), bucket, SILENCE_PREFIX, Silence)
+    return sorted(stored.values(), key=lambda s: s.starts_at)
 
 
 async def remove_silence(kv: KeyValue, silence_id: str) -> bool:
@@ -112,46 +100,15 @@ async def remove_silence(kv: KeyValue, silence_id: str) -> bool:
     return True
 
 
-class SilenceWatch:
+class SilenceWatch(KeyWatch[Silence]):
     """The current silences, kept up to date by a KV watch (the service's view)."""
 
     def __init__(self) -> None:
-        self.silences: dict[str, Silence] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._watcher: KeyValue.KeyWatcher | None = None
+        super().__init__(SILENCE_PREFIX, Silence)
+
+    @property
+    def silences(self) -> dict[str, Silence]:
+        return self.values
 
     def silenced(self, change: AlertChange, now: float) -> bool:
-        return any(s.active(now) and s.matches(change) for s in self.silences.values())
-
-    async def start(self, kv: KeyValue) -> None:
-        """Load the stored silences (before evaluation starts), then follow changes."""
-        self._watcher = watcher = await kv.watch(SILENCE_PREFIX + "*")
-        async for entry in watcher:
-            if entry is None:  # the end of what is stored
-                break
-            self._apply(entry)
-        self._task = asyncio.create_task(self._follow(watcher))
-
-    async def _follow(self, watcher: KeyValue.KeyWatcher) -> None:
-        async for entry in watcher:
-            if entry is not None:
-                self._apply(entry)
-
-    def _apply(self, entry: KeyValue.Entry) -> None:
-        sid = entry.key[len(SILENCE_PREFIX) :]
-        if entry.operation in ("DEL", "PURGE") or not entry.value:
-            self.silences.pop(sid, None)
-            return
-        try:
-            self.silences[sid] = msgspec.json.decode(entry.value, type=Silence)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            log.error("silence %s is unreadable, ignored: %s", sid, exc)
-
-    async def stop(self) -> None:
-        if self._watcher is not None:
-            with contextlib.suppress(Exception):
-                await self._watcher.stop()  # type: ignore[no-untyped-call]
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        return any(s.active(now) and s.matches(change) for s in self.values.values())

@@ -8,11 +8,8 @@ import logging
 import time
 from collections.abc import Sequence
 
-import msgspec
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError
-from nats.js.kv import KeyValue
-
-from tradewire.consumers.alerts import FIRING_KEY
+from tradewire.consumers.alerts import ALERT_PREFIX, AlertRecord
+from tradewire.consumers.fleet import Retired
 from tradewire.consumers.runtime import (
     OPENMETRICS,
     TEXT,
@@ -20,12 +17,13 @@ from tradewire.consumers.runtime import (
     Check,
     ConsumerService,
     Delivery,
+    KeyWatch,
     Route,
     exposition,
     read_history,
 )
 from tradewire.publisher import ensure_events_stream
-from tradewire.schemas import AlertChange, Event, EventError, decode
+from tradewire.schemas import Event, EventError, decode
 
 from ._aggregator import Aggregator, Limits, Window
 from ._config import MetricsConfig
@@ -60,7 +58,9 @@ class MetricsService(ConsumerService):
         self.profiles = config.profile_set()
         self.exposition = Exposition(self.agg, self.profiles)
         self.seeded = 0
-        self._alerts_kv: KeyValue | None = None
+        # The alerts firing now, pushed from the alerts service's bucket.
+        self.alerts: KeyWatch[AlertRecord] = KeyWatch(ALERT_PREFIX, AlertRecord)
+        self.retired = Retired("metrics", lambda bot, at: self.agg.forget_bot(bot))
 
     # -- events ---------------------------------------------------------------------------
     def _decode(self, d: Delivery) -> Event:
@@ -84,6 +84,8 @@ class MetricsService(ConsumerService):
             except EventError as exc:
                 agg.families["pipeline_quarantined_total"].inc((exc.reason,))
                 continue
+            if not self.retired.admits(event.bot, event.ts):
+                continue  # from before the bot was retired
             try:
                 agg.apply(event, now)
             except Exception:  # a bug here must not fail the batch, and so every bot's
@@ -95,25 +97,15 @@ class MetricsService(ConsumerService):
     async def seed(self) -> int:
         """Set gauges from the last message of every subject (bot and kind) in the stream."""
         assert self.nc is not None
-        return await read_history(self.nc, self.subjects, lambda ev: self.agg.apply(ev, seed=True))
+        return await read_history(
+            self.nc,
+            self.subjects,
+            lambda ev: self.retired.admits(ev.bot, ev.ts) and self.agg.apply(ev, seed=True),
+        )
 
     # -- HTTP -------------------------------------------------------------------------------
-    async def _read_alerts(self) -> None:
-        """The alerts firing now, from the alerts service's bucket (absent: none yet)."""
-        assert self.nc is not None
-        try:
-            if self._alerts_kv is None:
-                self._alerts_kv = await self.nc.jetstream().key_value(self.config.alerts_bucket)
-            entry = await self._alerts_kv.get(FIRING_KEY)
-            self.agg.set_alerts(msgspec.json.decode(entry.value or b"[]", type=list[AlertChange]))
-        except (BucketNotFoundError, KeyNotFoundError):
-            self.agg.set_alerts([])
-        except Exception as exc:  # keep the last known set; the scrape must still answer
-            log.warning("reading firing alerts failed: %r", exc)
-
     async def before_scrape(self) -> None:
-        if self.nc is not None and self.nc.is_connected:
-            await self._read_alerts()
+        self.agg.set_alerts([r.firing for r in self.alerts.values.values() if r.firing])
         self.agg.tick(time.time())
 
     async def _metrics(
@@ -174,4 +166,11 @@ class MetricsService(ConsumerService):
     async def setup(self) -> None:
         assert self.nc is not None
         await ensure_events_stream(self.nc, self.subjects)
+        js = self.nc.jetstream()
+        await self.alerts.attach(js, self.config.alerts_bucket)
+        await self.retired.attach(js, self.subjects.fleet_bucket)
         self.seeded = await self.seed()
+
+    async def teardown(self) -> None:
+        await self.alerts.stop()
+        await self.retired.stop()

@@ -18,6 +18,7 @@ from ._families import (
 )
 from ._health import Check, Health, HealthServer, Route, accepts_gzip
 from ._history import read_history
+from ._kv import KeyWatch, read_prefix
 from ._pipeline import PipelineMetrics
 from ._pull import Acks, BatchHandler, ConsumerSettings, PullConsumer
 from ._service import OPENMETRICS, TEXT, ConsumerService, ServiceConfig
@@ -41,6 +42,7 @@ __all__ = [
     "Health",
     "HealthServer",
     "Histogram",
+    "KeyWatch",
     "Kind",
     "Labels",
     "NatsLink",
@@ -58,6 +60,7 @@ __all__ = [
     "parse_ack_subject",
     "per_label",
     "read_history",
+    "read_prefix",
     "redact_url",
     "scalar",
 ]

@@ -1,6 +1,7 @@
 """A simulated fleet of trading bots (``tradewire simulate``)."""
 
 from ._incidents import ROLE_SUMMARY, ROLES, IncidentModel
+from ._injected import Incident, active_incidents
 from ._model import BotModel, FaultRates, PositionBook
 from ._runner import (
     SCENARIOS,
@@ -17,11 +18,13 @@ __all__ = [
     "SCENARIOS",
     "BotModel",
     "FaultRates",
+    "Incident",
     "IncidentModel",
     "PositionBook",
     "Progress",
     "SimulationConfig",
     "SimulationResult",
+    "active_incidents",
     "print_progress",
     "run_simulation",
 ]

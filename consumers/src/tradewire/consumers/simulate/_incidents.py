@@ -12,10 +12,13 @@ up (a rule with ``for: 5m`` fires once five minutes have passed); the others sta
 - ``feed``: the market-data websocket reconnects every pass, one symbol's marks stop
   after the first pass (stale marks, a guard tripping on them every pass, failed
   checks, a low data-quality score, an error per pass), the feed's heartbeats lag.
-- ``halted``: the process died ten minutes ago. It publishes, once, what its outbox
-  held: the last heartbeat, marks and loop pass ten minutes old, the last account
-  snapshot over half an hour old, the last trade two hours old (``ts`` set to when
-  each happened, as a replaying outbox does), then nothing.
+- ``halted``: a bot whose trading loop hung, and then whose process died. It starts by
+  publishing what its outbox held (``ts`` set to when each happened, as a replaying
+  outbox does): its last trade two hours old, its last account snapshot over half an
+  hour old, its last loop pass ten minutes old. The process then goes on sending
+  heartbeats and marks, live, with no loop passes, trades or snapshots, for
+  ``HALTED_AFTER_S``, and dies: nothing more. (A bot the alerts service never saw live
+  is history, not an outage: it must be seen alive to be missed.)
 
 The live incident bots also send the custom metrics the seeds' catalogs name (cache
 sizes, timings, grid levels, DCA steps, regime changes). Events are deterministic for a
@@ -63,8 +66,9 @@ ROLE_SUMMARY: dict[Role, str] = {
     "broker": "slow and refusing exchange: 5.5-9.5 s submits, 2 in 3 fail, previews fail, "
     "rate limit and trading limit low, orders stuck open",
     "feed": "websocket reconnect loop, one symbol's marks stopped, guard trips, errors",
-    "halted": "died 10 min ago: last heartbeat 10 min, last trade 2 h old",
+    "halted": "loop hung: no pass for 10 min, trade for 2 h, snapshot for 33 min; dies 30 s in",
 }
+HALTED_AFTER_S = 30.0  # the halted bot's loop runs this long, then the process dies
 
 
 @dataclass
@@ -78,6 +82,7 @@ class IncidentModel(BotModel):
         super().__post_init__()
         self.stuck: list[str] = []  # broker: orders accepted and never filled
         self.unfilled_reported = 0
+        self.started_at = 0.0  # halted: when its loop began
         self.dead = self.symbols[0]  # feed: the symbol whose marks stopped
         if self.role == "risk":
             self.peak_equity = 12_600.0  # last week's high
@@ -86,7 +91,7 @@ class IncidentModel(BotModel):
     def cycle(self) -> list[Envelope]:
         self.cycles += 1
         if self.role == "halted":
-            return self._replay() if self.cycles == 1 else []
+            return self._halted()
         out: list[Envelope] = []
         if self.cycles == 1:
             out.append(Lifecycle(state="started", version="sim-1.0", strategy="sim"))
@@ -329,15 +334,26 @@ class IncidentModel(BotModel):
             Metric(name="regime_changes_total", value=float(r.random() < 0.3), type="counter"),
         ]
 
-    def _replay(self) -> list[Envelope]:
-        """What the halted bot's outbox held, each event at the time it happened."""
+    def _halted(self) -> list[Envelope]:
+        """Its outbox first, then heartbeats and marks with the loop hung, then nothing."""
         now = self.clock()
+        if self.cycles == 1:
+            self.started_at = now
+            return self._replay(now)
+        if now - self.started_at > HALTED_AFTER_S:
+            return []  # the process died
+        out: list[Envelope] = []
+        if self.cycles % HEARTBEAT_EVERY == 1:
+            out.append(self._heartbeat())
+        out += [Mark(symbol=m, price=self.marks[m]) for m in self.symbols]
+        return out
+
+    def _replay(self, now: float) -> list[Envelope]:
+        """What the halted bot's outbox held, each event at the time it happened."""
         s = self.symbols[0]
         price = self.marks[s]
         qty = round(1000.0 / price, 6)
         fill = self._execute(s, "buy", qty, price, order_id="h-o1")  # still held
-        heartbeat = self._heartbeat()
-        heartbeat.uptime_s = 6700.0
         events: list[tuple[float, Envelope]] = [
             (7300.0, Lifecycle(state="started", version="sim-1.0", strategy="sim")),
             (
@@ -360,13 +376,8 @@ class IncidentModel(BotModel):
             ),
             (2000.0, self._account(open_orders=0)),
             (2000.0, self._risk()),
-            *((600.0, Mark(symbol=m, price=self.marks[m])) for m in self.symbols),
-            (
-                600.0,
-                Ws(state="connected", last_message_ts=now - 600.0, last_heartbeat_ts=now - 600.0),
-            ),
             (600.0, Cycle(duration_s=0.1)),
-            (600.0, heartbeat),
+            (0.0, Ws(state="connected", last_message_ts=now, last_heartbeat_ts=now)),
         ]
         for ago, ev in events:
             ev.ts = now - ago

@@ -41,6 +41,8 @@ from tradewire.schemas import (
 )
 from tradewire.schemas._types import BreakerState, OrderStatus, Side
 
+from ._injected import INCIDENT_DRAWDOWN_PCT, IncidentKind
+
 __all__ = ["BotModel", "FaultRates", "PositionBook"]
 
 SYMBOLS = ("BTC-USD", "ETH-USD", "SOL-USD", "DOGE-USD", "AVAX-USD", "LINK-USD")
@@ -144,6 +146,7 @@ class BotModel:
         self.orders = 0
         self.reconnects = 0
         self.breaker: BreakerState = "closed"
+        self.incidents: set[IncidentKind] = set()  # injected now (the runner sets them)
 
     # -- derived state -----------------------------------------------------------
     def unrealized(self) -> float:
@@ -159,6 +162,8 @@ class BotModel:
     def cycle(self) -> list[Envelope]:
         rng, f = self.rng, self.faults
         self.cycles += 1
+        if "breaker_open" in self.incidents:
+            self.breaker = "open"
         out: list[Envelope] = []
         if self.cycles == 1:
             out.append(Lifecycle(state="started", version="sim-1.0", strategy="sim"))
@@ -421,10 +426,13 @@ class BotModel:
     def _risk(self) -> Risk:
         equity = self.equity()
         loss = max(0.0, self.initial_equity - equity)
+        drawdown = 100.0 * (self.peak_equity - equity) / self.peak_equity
+        if "drawdown" in self.incidents:  # injected (--incident drawdown:BOT:START)
+            drawdown = max(drawdown, INCIDENT_DRAWDOWN_PCT)
         return Risk(
             daily_loss=loss,
             daily_loss_limit=0.05 * self.initial_equity,
-            drawdown_pct=100.0 * (self.peak_equity - equity) / self.peak_equity,
+            drawdown_pct=drawdown,
             exposure_usd=self.exposure(),
             circuit_breaker=self.breaker,
             reduce_only=loss > 0.04 * self.initial_equity,
@@ -434,7 +442,7 @@ class BotModel:
         rng, f = self.rng, self.faults
         open_orders = sum(1 for b in self.books.values() if b.qty) % 3
         out: list[Envelope] = [self._account(open_orders=open_orders)]
-        if self.breaker == "open":
+        if self.breaker == "open" and "breaker_open" not in self.incidents:
             self.breaker = "half_open"
             out.append(
                 Guard(

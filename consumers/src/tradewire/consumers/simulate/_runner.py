@@ -14,6 +14,7 @@ from tradewire.publisher import Publisher, PublisherConfig
 from tradewire.schemas import DEFAULT_ROOT, Subjects, kind_of
 
 from ._incidents import ROLES, IncidentModel, Role
+from ._injected import Incident, active_incidents
 from ._model import BotModel, FaultRates
 
 __all__ = [
@@ -41,6 +42,7 @@ class SimulationConfig:
     faults: FaultRates = field(default_factory=FaultRates)
     root: str = DEFAULT_ROOT  # the subject root the bots publish under
     scenario: str = "calm"
+    incidents: tuple[Incident, ...] = ()
 
     def __post_init__(self) -> None:
         if not 1 <= self.bots <= 10_000:
@@ -57,6 +59,12 @@ class SimulationConfig:
                 f"({len(ROLES)} in trouble, the rest calm): bots {self.bots}"
             )
         Subjects(self.root)  # raises on a bad root
+        unknown = sorted({i.bot for i in self.incidents} - set(self.bot_ids()))
+        if unknown:
+            raise ValueError(
+                f"incident on unknown bot(s) {', '.join(unknown)}: the fleet is "
+                f"{self.bot_ids()[0]} .. {self.bot_ids()[-1]}"
+            )
 
     def bot_ids(self) -> list[str]:
         width = len(str(self.bots))
@@ -151,6 +159,10 @@ async def run_simulation(
             break
         target = config.rate * elapsed
         for i, (model, pub) in enumerate(zip(models, pubs, strict=True)):
+            model.incidents = active_incidents(config.incidents, model.bot, elapsed)
+            if "silent" in model.incidents:
+                emitted[i] = int(target)  # sends nothing now, and no burst after
+                continue
             while emitted[i] < target:
                 events = model.cycle()
                 if not events:
