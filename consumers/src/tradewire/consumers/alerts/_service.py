@@ -21,6 +21,7 @@ from tradewire.consumers.runtime import (
     ConfigError,
     ConsumerService,
     Delivery,
+    SecuritySettings,
     load_config,
     read_history,
 )
@@ -46,7 +47,7 @@ _NOTIFIED_KEY = "notified"  # per receiver, when each firing alert was last sent
 RULES_KEY = "rules"
 
 
-class AlertsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class AlertsConfig(SecuritySettings, forbid_unknown_fields=True, kw_only=True):
     nats_url: str = ""
     root: str = DEFAULT_ROOT
     durable: str = ""  # default: <root>-alerts

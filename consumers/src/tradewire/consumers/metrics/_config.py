@@ -8,13 +8,13 @@ from typing import Any
 
 import msgspec
 
-from tradewire.consumers.runtime import load_config
+from tradewire.consumers.runtime import SecuritySettings, load_config
 from tradewire.schemas import DEFAULT_ROOT, Subjects
 
 __all__ = ["MetricsConfig", "load_metrics_config"]
 
 
-class MetricsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class MetricsConfig(SecuritySettings, forbid_unknown_fields=True, kw_only=True):
     nats_url: str = ""
     root: str = DEFAULT_ROOT
     durable: str = ""  # default: <root>-metrics

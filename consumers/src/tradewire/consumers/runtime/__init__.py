@@ -1,6 +1,6 @@
 """What every tradewire service shares: the pull loop, NATS, supervision, health and metrics."""
 
-from ._config import SHARED, ConfigError, env_name, load_config
+from ._config import SHARED, ConfigError, SecuritySettings, env_name, load_config
 from ._connection import Backoff, NatsLink, check_url, describe, redact_url
 from ._delivery import Delivery, parse_ack_subject
 from ._families import (
@@ -48,6 +48,7 @@ __all__ = [
     "PullConsumer",
     "Registry",
     "Route",
+    "SecuritySettings",
     "ServiceConfig",
     "accepts_gzip",
     "check_url",

@@ -30,6 +30,7 @@ from typing import Any, Protocol
 import nats.errors
 from nats.aio.client import Client
 
+from tradewire.publisher import NatsAuth
 from tradewire.schemas import Subjects
 
 from ._config import ConfigError
@@ -66,6 +67,9 @@ class ServiceConfig(Protocol):
     max_batch: int
     max_wait_s: float
     ack_wait_s: float
+    web_config: str
+
+    def nats_auth(self) -> NatsAuth: ...
 
 
 class ConsumerService:
@@ -147,7 +151,11 @@ class ConsumerService:
                 " ".join(sorted(self.http.routes)),
             )
             self.link = NatsLink(
-                cfg.nats_url, self.name, on_change=self._update_ready, on_fatal=self._fail
+                cfg.nats_url,
+                self.name,
+                on_change=self._update_ready,
+                on_fatal=self._fail,
+                auth=cfg.nats_auth(),
             )
             self.pipeline.link = self.link
             self.nc = self.link.client

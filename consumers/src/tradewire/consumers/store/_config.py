@@ -8,14 +8,14 @@ from typing import Any
 
 import msgspec
 
-from tradewire.consumers.runtime import ConfigError, load_config
+from tradewire.consumers.runtime import ConfigError, SecuritySettings, load_config
 from tradewire.publisher import StreamLimits
 from tradewire.schemas import DEFAULT_MAX_SIZE, DEFAULT_ROOT, Subjects
 
 __all__ = ["ConfigError", "StoreConfig", "load_store_config"]
 
 
-class StoreConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class StoreConfig(SecuritySettings, forbid_unknown_fields=True, kw_only=True):
     nats_url: str = ""
     root: str = DEFAULT_ROOT
     db: str = "tradewire.duckdb"
