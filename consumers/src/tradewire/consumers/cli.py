@@ -33,6 +33,7 @@ from .alerts_cli import (
     run_alerts_command,
     run_rules_command,
 )
+from .auth_cli import add_auth_commands, run_auth_command
 from .demo import DEMO_ROOT, run_demo
 from .embedded import NatsServerNotFound
 from .import_cli import (
@@ -298,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_import_commands(sub)
     add_bridge_commands(sub)
+    add_auth_commands(sub)
 
     p = _command(sub, "sql", "read-only SQL against the store", _EPILOG_SQL)
     p.add_argument("query", help="one SELECT or EXPLAIN statement")
@@ -490,6 +492,8 @@ def _run(args: argparse.Namespace) -> int:
             return run_import_command(args)
         if args.command == "bridge":
             return run_bridge_command(args)
+        if args.command == "auth":
+            return run_auth_command(args)
         if args.command == "report":
             return asyncio.run(_report(args, subjects))
         if args.command == "sql":

@@ -182,6 +182,7 @@ class AlertsService(ConsumerService):
             self.subjects,
             lambda ev: self.engine.observe(ev, now, evaluate=False),
             since=now - longest,
+            name=f"{self.config.durable}-history",
         )
 
     # -- lifecycle -------------------------------------------------------------------------------

@@ -6,8 +6,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
 from tradewire.consumers.runtime import SecuritySettings, load_config
 from tradewire.schemas import DEFAULT_ROOT, Subjects
 

@@ -75,7 +75,12 @@ class MetricsService(ConsumerService):
     async def seed(self) -> int:
         """Set gauges from the last message of every subject (bot and kind) in the stream."""
         assert self.nc is not None
-        return await read_history(self.nc, self.subjects, lambda ev: self.agg.apply(ev, seed=True))
+        return await read_history(
+            self.nc,
+            self.subjects,
+            lambda ev: self.agg.apply(ev, seed=True),
+            name=f"{self.config.durable}-history",
+        )
 
     # -- HTTP -------------------------------------------------------------------------------
     async def _read_alerts(self) -> None:

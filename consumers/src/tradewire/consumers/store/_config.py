@@ -6,8 +6,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
 from tradewire.consumers.runtime import ConfigError, SecuritySettings, load_config
 from tradewire.publisher import StreamLimits
 from tradewire.schemas import DEFAULT_MAX_SIZE, DEFAULT_ROOT, Subjects
@@ -34,6 +32,12 @@ class StoreConfig(SecuritySettings, forbid_unknown_fields=True, kw_only=True):
     max_event_size: int = DEFAULT_MAX_SIZE
     sql_row_limit: int = 10_000
     sql_timeout_s: float = 30.0
+    # Refuse SQL requests that are not signed by the caller's nkey (docs/security.md);
+    # every request is in the audit log either way.
+    sql_require_signed: bool = False
+    # Log the server's JetStream API audit advisories (stream, consumer and bucket
+    # changes, with who made them) to the audit log.
+    audit_jetstream: bool = True
     # The events stream's limits, set by the store at start (it owns them). Unset: a
     # missing stream is created with the defaults (7 days, 10 GiB, 2 min) and an existing
     # one is left alone. Lowering a limit is refused (`tradewire stream set --allow-shrink`).
