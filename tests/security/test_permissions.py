@@ -150,13 +150,17 @@ async def test_a_revoked_bot_is_refused_after_a_reload(
     await before.flush()
     await asyncio.to_thread(secure_nats.reload)
     await wait_until(lambda: before.is_closed or not before.is_connected, timeout=10)
-    with pytest.raises(nats.errors.Error, match=r"(?i)authorization violation"):
-        await nats.connect(
-            secure_nats.url,
-            allow_reconnect=False,
-            max_reconnect_attempts=0,
-            **NatsAuth(nkey_seed=str(kept)).connect_options(),
-        )
+    thief = Client()
+    try:
+        with pytest.raises(nats.errors.Error, match=r"(?i)authorization violation"):
+            await thief.connect(
+                secure_nats.url,
+                allow_reconnect=False,
+                max_reconnect_attempts=0,
+                **NatsAuth(nkey_seed=str(kept)).connect_options(),
+            )
+    finally:
+        await asyncio.wait_for(thief.close(), 5)
     # bot-a, not revoked, goes on.
     bot_a = await clients.connect("bot-a")
     ack = await bot_a.request(SUBJECTS.event("bot-a", "mark"), encode(_mark("bot-a")), timeout=5)

@@ -151,7 +151,8 @@ async def connect_client(
         )
     except (TimeoutError, OSError, nats.errors.Error) as exc:
         with contextlib.suppress(Exception):
-            await nc.close()
+            # nats-py's close() can hang after a failed TLS handshake: bounded.
+            await asyncio.wait_for(nc.close(), 1.0)
         why = errors[-1] if errors else exc
         detail = "no answer" if isinstance(why, TimeoutError) else str(why) or type(why).__name__
         raise NatsUnreachable(

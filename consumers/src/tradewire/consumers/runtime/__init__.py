@@ -21,10 +21,12 @@ from ._history import read_history
 from ._pipeline import PipelineMetrics
 from ._pull import Acks, BatchHandler, ConsumerSettings, PullConsumer
 from ._service import OPENMETRICS, TEXT, ConsumerService, ServiceConfig
+from ._web import OPEN_ROUTES, WebConfig, load_web_config
 
 __all__ = [
     "DEFAULT_BUCKETS",
     "OPENMETRICS",
+    "OPEN_ROUTES",
     "SHARED",
     "TEXT",
     "Acks",
@@ -50,12 +52,14 @@ __all__ = [
     "Route",
     "SecuritySettings",
     "ServiceConfig",
+    "WebConfig",
     "accepts_gzip",
     "check_url",
     "describe",
     "env_name",
     "exposition",
     "load_config",
+    "load_web_config",
     "parse_ack_subject",
     "per_label",
     "read_history",
