@@ -14,6 +14,8 @@ PACKAGES = [
     "tradewire.consumers.embedded",
     "tradewire.consumers.tail",
     "tradewire.consumers.cli",
+    "tradewire.consumers.auth",
+    "tradewire.consumers.runtime",
 ]
 
 

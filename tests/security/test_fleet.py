@@ -51,6 +51,7 @@ async def test_every_role_does_its_job_and_is_audited(
     alerts = AlertsService(
         AlertsConfig(nats_url=url, http_port=0, nats_nkey_seed=_seed(fleet, "alerts"))
     )
+    ana = ["--nats-url", url, "--nats-nkey-seed", _seed(fleet, "ana")]
     tasks = [await store.start(20)]
     try:
         async with Publisher(
@@ -78,17 +79,34 @@ async def test_every_role_does_its_job_and_is_audited(
             tel.mark(symbol="BTC-USD", price=1.0)
             assert await tel.flush(20)
         await wait_until(lambda: store.stored == 15, what="stored")
+        # The operator watches events live (tail: a plain subscription).
+        watching = asyncio.create_task(
+            asyncio.to_thread(main, ["tail", "--count", "1", "--bot", "bot-a", *ana])
+        )
+        async with Publisher(
+            "bot-a",
+            url=url,
+            auth=auth_of(fleet, "bot-a"),
+            outbox_dir=tmp_path / "ob",
+            heartbeat_interval_s=0,
+            lifecycle_events=False,
+        ) as tel:
+
+            def seen() -> bool:  # publish until tail, subscribing meanwhile, shows one
+                tel.mark(symbol="ETH-USD", price=2.0)
+                return watching.done()
+
+            await wait_until(seen, interval=0.05, what="tail to show an event")
+        assert await watching == 0
         await wait_until(lambda: metrics.consumer is not None and metrics.consumer.handled >= 3)
         await wait_until(lambda: alerts.consumer is not None and alerts.consumer.handled >= 3)
-
-        ana = ["--nats-url", url, "--nats-nkey-seed", _seed(fleet, "ana")]
 
         def run(*argv: str) -> str:
             capsys.readouterr()
             assert main([*argv, *ana]) == 0, capsys.readouterr().err
             return capsys.readouterr().out
 
-        sql = "SELECT count(*) AS n FROM marks WHERE bot = 'bot-a'"
+        sql = "SELECT count(*) AS n FROM marks WHERE bot = 'bot-a' AND symbol = 'BTC-USD'"
         out = await asyncio.to_thread(run, "sql", sql, "--format", "csv")
         assert out.splitlines()[-1] == "11"
         assert "messages" in await asyncio.to_thread(run, "stream", "info")
