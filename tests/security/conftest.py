@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import nats
+import nats.errors
 import pytest
 from nats.aio.client import Client
 
@@ -13,7 +17,7 @@ from tests.conftest import need_external
 from tradewire.consumers.auth import SERVICES, AuthDir
 from tradewire.consumers.embedded import EmbeddedNats, NatsServerNotFound, find_nats_server
 from tradewire.consumers.store import StoreConfig, StoreService
-from tradewire.publisher import NatsAuth
+from tradewire.publisher import NatsAuth, Publisher
 
 BOTS = ("bot-a", "bot-b")
 
@@ -34,18 +38,43 @@ def auth_of(fleet: AuthDir, name: str, role: str | None = None) -> NatsAuth:
     return NatsAuth(nkey_seed=str(fleet.seed_path(fleet.find(name, role))))
 
 
-@pytest.fixture
-def secure_nats(fleet: AuthDir) -> Iterator[EmbeddedNats]:
-    """nats-server with JetStream and the fleet's generated include as its config."""
+def bot_publisher(
+    server: EmbeddedNats, fleet: AuthDir, bot: str, outbox: Path, *, key: str = "", **kw: Any
+) -> Publisher:
+    """A bot's publisher with ``key``'s credential (default: the bot's own)."""
+    kw.setdefault("heartbeat_interval_s", 0)
+    return Publisher(bot, url=server.url, auth=auth_of(fleet, key or bot), outbox_dir=outbox, **kw)
+
+
+@contextmanager
+def nats_with(config: Path, *, tls: bool = False) -> Iterator[EmbeddedNats]:
+    """nats-server with JetStream and ``config`` loaded, stopped afterwards."""
     try:
         find_nats_server()
     except NatsServerNotFound as exc:
         need_external("nats-server", str(exc))
-    server = EmbeddedNats(config=fleet.include_path).start()
+    server = EmbeddedNats(config=config, tls=tls).start()
     try:
         yield server
     finally:
         server.close()
+
+
+async def assert_connect_refused(url: str, auth: NatsAuth) -> None:
+    """The server refuses this credential at connect (revoked, rotated, unknown)."""
+    client = Client()
+    try:
+        with pytest.raises(nats.errors.Error, match=r"(?i)authorization violation"):
+            await client.connect(url, allow_reconnect=False, **auth.connect_options())
+    finally:
+        await asyncio.wait_for(client.close(), 5)
+
+
+@pytest.fixture
+def secure_nats(fleet: AuthDir) -> Iterator[EmbeddedNats]:
+    """nats-server with JetStream and the fleet's generated include as its config."""
+    with nats_with(fleet.include_path) as server:
+        yield server
 
 
 class Clients:

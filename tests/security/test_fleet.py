@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.security.conftest import auth_of, store_config
+from tests.security.conftest import bot_publisher, store_config
 from tests.waiting import wait_until
 from tradewire.consumers.alerts import AlertsConfig, AlertsService
 from tradewire.consumers.auth import AuthDir
@@ -18,7 +18,6 @@ from tradewire.consumers.cli import main
 from tradewire.consumers.embedded import EmbeddedNats
 from tradewire.consumers.metrics import MetricsConfig, MetricsService
 from tradewire.consumers.store import StoreService
-from tradewire.publisher import Publisher
 
 pytestmark = pytest.mark.nats
 
@@ -54,13 +53,7 @@ async def test_every_role_does_its_job_and_is_audited(
     ana = ["--nats-url", url, "--nats-nkey-seed", _seed(fleet, "ana")]
     tasks = [await store.start(20)]
     try:
-        async with Publisher(
-            "bot-a",
-            url=url,
-            auth=auth_of(fleet, "bot-a"),
-            outbox_dir=tmp_path / "ob",
-            heartbeat_interval_s=0,
-        ) as tel:
+        async with bot_publisher(secure_nats, fleet, "bot-a", tmp_path / "ob") as tel:
             for i in range(10):
                 tel.mark(symbol="BTC-USD", price=100.0 + i)
             assert await tel.flush(20)
@@ -69,13 +62,7 @@ async def test_every_role_does_its_job_and_is_audited(
         tasks += [await metrics.start(20), await alerts.start(20)]
         assert metrics.seeded == 2  # bot-a's last lifecycle event and last mark
         assert any("12 recent events replayed" in r.getMessage() for r in caplog.records)
-        async with Publisher(
-            "bot-a",
-            url=url,
-            auth=auth_of(fleet, "bot-a"),
-            outbox_dir=tmp_path / "ob",
-            heartbeat_interval_s=0,
-        ) as tel:
+        async with bot_publisher(secure_nats, fleet, "bot-a", tmp_path / "ob") as tel:
             tel.mark(symbol="BTC-USD", price=1.0)
             assert await tel.flush(20)
         await wait_until(lambda: store.stored == 15, what="stored")
@@ -83,14 +70,8 @@ async def test_every_role_does_its_job_and_is_audited(
         watching = asyncio.create_task(
             asyncio.to_thread(main, ["tail", "--count", "1", "--bot", "bot-a", *ana])
         )
-        async with Publisher(
-            "bot-a",
-            url=url,
-            auth=auth_of(fleet, "bot-a"),
-            outbox_dir=tmp_path / "ob",
-            heartbeat_interval_s=0,
-            lifecycle_events=False,
-        ) as tel:
+        bot = bot_publisher(secure_nats, fleet, "bot-a", tmp_path / "ob", lifecycle_events=False)
+        async with bot as tel:
 
             def seen() -> bool:  # publish until tail, subscribing meanwhile, shows one
                 tel.mark(symbol="ETH-USD", price=2.0)

@@ -12,7 +12,7 @@ import nats.errors
 import pytest
 from nats.aio.client import Client
 
-from tests.security.conftest import Clients, auth_of
+from tests.security.conftest import Clients, assert_connect_refused, auth_of, bot_publisher
 from tests.waiting import wait_until
 from tradewire.consumers.auth import AuthDir
 from tradewire.consumers.cli import main
@@ -44,13 +44,7 @@ async def _refused(client: Client, errors: list[str], what: str) -> None:
 async def test_a_bot_publishes_its_own_events(
     secure_store: StoreService, fleet: AuthDir, secure_nats: EmbeddedNats, tmp_path: Path
 ) -> None:
-    async with Publisher(
-        "bot-a",
-        url=secure_nats.url,
-        auth=auth_of(fleet, "bot-a"),
-        outbox_dir=tmp_path / "outbox",
-        heartbeat_interval_s=0,
-    ) as tel:
+    async with bot_publisher(secure_nats, fleet, "bot-a", tmp_path / "outbox") as tel:
         for i in range(5):
             tel.mark(symbol="BTC-USD", price=100.0 + i)
         assert await tel.flush(20)
@@ -70,14 +64,7 @@ async def test_publishing_as_another_bot_is_refused_counted_and_not_kept(
     event as refused, logs once per subject, does not retry, and keeps none on disk."""
     caplog.set_level(logging.ERROR, "tradewire.publisher")
     outbox = tmp_path / "outbox"
-    tel = Publisher(
-        "bot-b",
-        url=secure_nats.url,
-        auth=auth_of(fleet, "bot-a"),
-        outbox_dir=outbox,
-        heartbeat_interval_s=0,
-        lifecycle_events=False,
-    )
+    tel = bot_publisher(secure_nats, fleet, "bot-b", outbox, key="bot-a", lifecycle_events=False)
     await tel.start()
     for i in range(20):
         tel.mark(symbol="BTC-USD", price=100.0 + i)
@@ -150,17 +137,7 @@ async def test_a_revoked_bot_is_refused_after_a_reload(
     await before.flush()
     await asyncio.to_thread(secure_nats.reload)
     await wait_until(lambda: before.is_closed or not before.is_connected, timeout=10)
-    thief = Client()
-    try:
-        with pytest.raises(nats.errors.Error, match=r"(?i)authorization violation"):
-            await thief.connect(
-                secure_nats.url,
-                allow_reconnect=False,
-                max_reconnect_attempts=0,
-                **NatsAuth(nkey_seed=str(kept)).connect_options(),
-            )
-    finally:
-        await asyncio.wait_for(thief.close(), 5)
+    await assert_connect_refused(secure_nats.url, NatsAuth(nkey_seed=str(kept)))
     # bot-a, not revoked, goes on.
     bot_a = await clients.connect("bot-a")
     ack = await bot_a.request(SUBJECTS.event("bot-a", "mark"), encode(_mark("bot-a")), timeout=5)

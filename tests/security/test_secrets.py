@@ -10,15 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import need_external
-from tests.security.conftest import auth_of, store_config
+from tests.security.conftest import bot_publisher, nats_with, store_config
 from tests.waiting import wait_until
 from tradewire.consumers._nats import NatsUnreachable, connect_client
 from tradewire.consumers.auth import AuthDir
 from tradewire.consumers.cli import main
-from tradewire.consumers.embedded import EmbeddedNats, NatsServerNotFound, find_nats_server
+from tradewire.consumers.embedded import EmbeddedNats
 from tradewire.consumers.store import StoreConfig, StoreService
-from tradewire.publisher import NatsAuth, Publisher, read_seed
+from tradewire.publisher import NatsAuth, read_seed
 
 pytestmark = pytest.mark.nats
 PASSWORD = "hunter2-do-not-log-me"
@@ -27,17 +26,10 @@ WRONG = "wrong-pw-also-secret"
 
 @pytest.fixture
 def password_nats(tmp_path: Path) -> Iterator[EmbeddedNats]:
-    try:
-        find_nats_server()
-    except NatsServerNotFound as exc:
-        need_external("nats-server", str(exc))
     conf = tmp_path / "users.conf"
     conf.write_text(f'authorization {{ users = [ {{ user: svc, password: "{PASSWORD}" }} ] }}\n')
-    server = EmbeddedNats(config=conf).start()
-    try:
+    with nats_with(conf) as server:
         yield server
-    finally:
-        server.close()
 
 
 def _everything(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> str:
@@ -105,9 +97,7 @@ async def test_seeds_stay_out_of_logs(
     caplog.set_level(logging.DEBUG)
     store = StoreService(store_config(secure_nats, fleet, tmp_path))
     task = await store.start(20)
-    async with Publisher(
-        "bot-a", url=secure_nats.url, auth=auth_of(fleet, "bot-a"), outbox_dir=tmp_path / "o"
-    ) as tel:
+    async with bot_publisher(secure_nats, fleet, "bot-a", tmp_path / "o") as tel:
         tel.mark(symbol="X", price=1.0)
         assert await tel.flush(20)
     ana = str(fleet.seed_path(fleet.find("ana")))
@@ -118,9 +108,7 @@ async def test_seeds_stay_out_of_logs(
         == 0
     )
     # bot-b's key used where it may not go: refusals are logged, the key is not.
-    wrong = Publisher(
-        "bot-a", url=secure_nats.url, auth=auth_of(fleet, "bot-b"), outbox_dir=tmp_path / "w"
-    )
+    wrong = bot_publisher(secure_nats, fleet, "bot-a", tmp_path / "w", key="bot-b")
     await wrong.start()
     await wait_until(lambda: wrong.stats().refused >= 1)
     await wrong.close()

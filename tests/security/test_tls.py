@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import need_external
 from tests.security.certs import Pki, make_pki
+from tests.security.conftest import nats_with
 from tests.waiting import wait_until
 from tradewire.consumers._nats import NatsUnreachable, connect_client
-from tradewire.consumers.embedded import EmbeddedNats, NatsServerNotFound, find_nats_server
+from tradewire.consumers.embedded import EmbeddedNats
 from tradewire.consumers.store import StoreService, load_store_config
 from tradewire.publisher import NatsAuth, Publisher
 
@@ -24,26 +24,19 @@ def pki(tmp_path: Path) -> Pki:
     return make_pki(tmp_path / "pki")
 
 
-def _tls_server(tmp_path: Path, pki: Pki, *, verify_clients: bool = False) -> EmbeddedNats:
-    try:
-        find_nats_server()
-    except NatsServerNotFound as exc:
-        need_external("nats-server", str(exc))
+def _tls_conf(tmp_path: Path, pki: Pki, *, verify_clients: bool = False) -> Path:
     conf = tmp_path / "tls.conf"
     verify = f'  ca_file: "{pki.ca}"\n  verify: true\n' if verify_clients else ""
     conf.write_text(
         f'tls {{\n  cert_file: "{pki.server_cert}"\n  key_file: "{pki.server_key}"\n{verify}}}\n'
     )
-    return EmbeddedNats(config=conf, tls=True).start()
+    return conf
 
 
 @pytest.fixture
 def tls_nats(tmp_path: Path, pki: Pki) -> Iterator[EmbeddedNats]:
-    server = _tls_server(tmp_path, pki)
-    try:
+    with nats_with(_tls_conf(tmp_path, pki), tls=True) as server:
         yield server
-    finally:
-        server.close()
 
 
 async def test_store_and_publisher_over_tls_with_the_ca(
@@ -95,8 +88,7 @@ async def test_a_client_without_the_ca_fails_clearly(
 
 
 async def test_mutual_tls_needs_the_client_certificate(tmp_path: Path, pki: Pki) -> None:
-    server = _tls_server(tmp_path, pki, verify_clients=True)
-    try:
+    with nats_with(_tls_conf(tmp_path, pki, verify_clients=True), tls=True) as server:
         with pytest.raises(NatsUnreachable):
             await connect_client(server.url, name="t", auth=NatsAuth(tls_ca=str(pki.ca)))
         auth = NatsAuth(
@@ -105,5 +97,3 @@ async def test_mutual_tls_needs_the_client_certificate(tmp_path: Path, pki: Pki)
         nc = await connect_client(server.url, name="t", auth=auth)
         assert nc.is_connected
         await nc.close()
-    finally:
-        server.close()
