@@ -88,6 +88,8 @@ async def test_a_bot_reads_nothing_and_cannot_silence(
     errors = clients.errors["bot-a"]
     await bot.subscribe(SUBJECTS.event("bot-b", "*"))
     await _refused(bot, errors, 'subscription to "tradewire.evt.bot-b.*"')
+    await bot.subscribe(SUBJECTS.sql)  # to read (or answer) other people's queries
+    await _refused(bot, errors, f'subscription to "{SUBJECTS.sql}"')
     with pytest.raises(nats.errors.TimeoutError):  # refused: nobody answers
         await bot.request(SUBJECTS.sql, b'{"sql": "SELECT 1"}', timeout=1)
     await _refused(bot, errors, f'publish to "{SUBJECTS.sql}"')

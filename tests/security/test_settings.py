@@ -4,6 +4,7 @@ between services; checked before any connection attempt."""
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,16 @@ def test_settings_that_cannot_work_are_refused(
         kwargs["nkey_seed"] = str(bad)
     with pytest.raises(NatsAuthError, match=message):
         NatsAuth(**kwargs).check()
+
+
+def test_an_nkey_without_the_nkeys_package_says_which_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bare publisher does not install nkeys (a bot gets msgspec and nats-py only)."""
+    path, _ = _seed_file(tmp_path)
+    monkeypatch.setitem(sys.modules, "nkeys", None)  # import nkeys raises ImportError
+    with pytest.raises(NatsAuthError, match=r"tradewire-publisher\[nkeys\]"):
+        NatsAuth(nkey_seed=str(path)).check()
 
 
 def test_repr_hides_the_password() -> None:

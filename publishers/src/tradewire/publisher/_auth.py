@@ -109,8 +109,12 @@ class NatsAuth:
         path = self.nkey_seed or self.creds
         if not path:
             return ""
-        import nkeys  # noqa: PLC0415 - only clients with a key need it loaded
-
+        try:
+            import nkeys  # noqa: PLC0415 - an optional extra, for clients with a key
+        except ImportError:
+            raise NatsAuthError(
+                f"{path}: an nkey needs the nkeys package: pip install 'tradewire-publisher[nkeys]'"
+            ) from None
         try:
             pair = nkeys.from_seed(bytearray(read_seed(path)))
         except nkeys.NkeysError as exc:

@@ -183,6 +183,9 @@ class SqlResponder:
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
+                # The server has the UNSUB before the stream counts as closed: a request
+                # after that gets "no responders" at once, not a timeout.
+                await self.nc.flush(timeout=1)
             await asyncio.to_thread(self._end, stream.query)
 
     def _end(self, query: ReadOnlyQuery) -> None:
