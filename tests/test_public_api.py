@@ -16,6 +16,8 @@ PACKAGES = [
     "tradewire.consumers.cli",
     "tradewire.consumers.stack",
     "tradewire.consumers.stack_cli",
+    "tradewire.consumers.auth",
+    "tradewire.consumers.runtime",
 ]
 
 

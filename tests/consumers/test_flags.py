@@ -57,6 +57,15 @@ def _common(service: str) -> list[tuple[str, list[str], str, object]]:
         (service, ["--root", "fleet-z"], "root", "fleet-z"),
         (service, ["--http-host", "0.0.0.0"], "http_host", "0.0.0.0"),
         (service, ["--http-port", "9999"], "http_port", 9999),
+        (service, ["--web-config", "web.yml"], "web_config", "web.yml"),
+        (service, ["--nats-creds", "x.creds"], "nats_creds", "x.creds"),
+        (service, ["--nats-nkey-seed", "x.nk"], "nats_nkey_seed", "x.nk"),
+        (service, ["--nats-user", "svc"], "nats_user", "svc"),
+        (service, ["--nats-password-file", "pw"], "nats_password_file", "pw"),
+        (service, ["--nats-tls-ca", "ca.crt"], "nats_tls_ca", "ca.crt"),
+        (service, ["--nats-tls-cert", "c.crt"], "nats_tls_cert", "c.crt"),
+        (service, ["--nats-tls-key", "c.key"], "nats_tls_key", "c.key"),
+        (service, ["--nats-inbox-prefix", "_I.x"], "nats_inbox_prefix", "_I.x"),
     ]
 
 

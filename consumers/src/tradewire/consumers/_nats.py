@@ -2,31 +2,106 @@
 
 CLI clients connect through :func:`connect_client`: it gives up after a few seconds
 with one line saying why, instead of nats-py's default of 60 attempts with a logged
-traceback each.
+traceback each. Every command that talks to NATS takes the same credential and TLS
+options (:func:`add_auth_arguments`: ``--nats-nkey-seed``, ``--nats-tls-ca``, ...) over
+the ``TRADEWIRE_NATS_*`` environment; ``main`` sets them once with :func:`use_auth`.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
+import re
+import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import nats.errors
 from nats.aio.client import Client
 
-from .embedded import EmbeddedNats
+from tradewire.publisher import NatsAuth
 
-__all__ = ["CONNECT_TIMEOUT_S", "NatsUnreachable", "configured_url", "connect_client", "nats_url"]
+from .embedded import EmbeddedNats
+from .runtime import redact_url
+
+__all__ = [
+    "AUTH_SETTINGS",
+    "CONNECT_TIMEOUT_S",
+    "NatsUnreachable",
+    "add_auth_arguments",
+    "auth_from_args",
+    "cli_auth",
+    "configured_url",
+    "connect_client",
+    "nats_url",
+    "use_auth",
+]
 
 CONNECT_TIMEOUT_S = 5.0
 log = logging.getLogger("tradewire.cli")
 
 
+# NatsAuth's fields, as settings and flags: nats_nkey_seed / --nats-nkey-seed, ...
+AUTH_SETTINGS = tuple(f"nats_{f.name}" for f in dataclasses.fields(NatsAuth))
+# A password is a secret: never a flag (visible in `ps`); env or a file instead.
+_NO_FLAG = {"nats_password"}
+_HELP = {
+    "nats_creds": "a .creds file (JWT and seed, operator mode)",
+    "nats_nkey_seed": "nkey seed file, as `tradewire auth` writes it",
+    "nats_user": "user name (password from $TRADEWIRE_NATS_PASSWORD or --nats-password-file)",
+    "nats_password_file": "file holding the password",
+    "nats_tls_ca": "CA file that signed the server's certificate (tls:// URLs)",
+    "nats_tls_cert": "client certificate, for servers that verify clients",
+    "nats_tls_key": "the client certificate's key",
+    "nats_inbox_prefix": "reply subject prefix (default _INBOX.<public key or user>)",
+}
+_PERMISSION = re.compile(r"permissions violation", re.I)
+_current: NatsAuth | None = None
+
+
 class NatsUnreachable(ConnectionError):
     """No NATS server answered at the URL within the connect timeout."""
+
+
+def add_auth_arguments(p: argparse.ArgumentParser) -> None:
+    """The credential and TLS options, named like the services' settings."""
+    group = p.add_argument_group("NATS credentials and TLS (default: $TRADEWIRE_NATS_<NAME>)")
+    for name in AUTH_SETTINGS:
+        if name not in _NO_FLAG:
+            group.add_argument("--" + name.replace("_", "-"), dest=name, help=_HELP[name])
+
+
+def auth_from_args(args: argparse.Namespace) -> NatsAuth:
+    """The environment's credentials, with the command line's over them."""
+    flags = {n.removeprefix("nats_"): getattr(args, n, None) for n in AUTH_SETTINGS}
+    return NatsAuth.from_env().merged(**flags)
+
+
+def use_auth(auth: NatsAuth | None) -> None:
+    """Set the credentials every client of this command uses (None: the environment's)."""
+    global _current  # noqa: PLW0603 - one command per process: its options, set once
+    _current = auth
+
+
+def cli_auth() -> NatsAuth:
+    """The credentials set by :func:`use_auth`, else the environment's."""
+    return _current if _current is not None else NatsAuth.from_env()
+
+
+def _hint(exc: BaseException, auth: NatsAuth) -> str:
+    """What to do about a TLS or auth failure, for the one-line error."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        if auth.tls_ca:
+            return f" (the server's certificate is not signed by {auth.tls_ca})"
+        return " (pass --nats-tls-ca or set TRADEWIRE_NATS_TLS_CA to the CA that signed it)"
+    text = str(exc).lower()
+    if "authorization violation" in text or "authentication" in text:
+        return f" (as {auth.identity()}: check the credential, or whether it was revoked)"
+    return ""
 
 
 def configured_url(flag: str | None) -> str | None:
@@ -35,18 +110,29 @@ def configured_url(flag: str | None) -> str | None:
 
 
 async def connect_client(
-    url: str, *, name: str, timeout_s: float = CONNECT_TIMEOUT_S, reconnect: bool = False
+    url: str,
+    *,
+    name: str,
+    timeout_s: float = CONNECT_TIMEOUT_S,
+    reconnect: bool = False,
+    auth: NatsAuth | None = None,
 ) -> Client:
     """Connect within ``timeout_s`` or raise NatsUnreachable (one line, no traceback).
 
     ``reconnect``: once connected, ride out later outages (``tail``); otherwise a lost
-    connection ends the command.
+    connection ends the command. ``auth``: default :func:`cli_auth`. A request the
+    server refuses for permissions gets no answer; its reason is logged (WARNING), so
+    the timeout that follows is not the only thing the operator sees.
     """
+    auth = auth or cli_auth()
+    auth.check()
     nc = Client()
     errors: list[BaseException] = []
 
     async def on_error(exc: Exception) -> None:
         errors.append(exc)
+        if _PERMISSION.search(str(exc)) and nc.is_connected:
+            log.warning("NATS refused (as %s): %s", auth.identity(), exc)
         log.debug("nats %s: %r", url, exc)
 
     try:
@@ -59,15 +145,19 @@ async def connect_client(
                 max_reconnect_attempts=-1 if reconnect else 1,
                 allow_reconnect=reconnect,
                 error_cb=on_error,
+                **auth.connect_options(),
             ),
             timeout_s,
         )
     except (TimeoutError, OSError, nats.errors.Error) as exc:
         with contextlib.suppress(Exception):
-            await nc.close()
+            # nats-py's close() can hang after a failed TLS handshake: bounded.
+            await asyncio.wait_for(nc.close(), 1.0)
         why = errors[-1] if errors else exc
         detail = "no answer" if isinstance(why, TimeoutError) else str(why) or type(why).__name__
-        raise NatsUnreachable(f"cannot reach NATS at {url}: {detail}") from None
+        raise NatsUnreachable(
+            f"cannot reach NATS at {redact_url(url)}: {detail}{_hint(why, auth)}"
+        ) from None
     return nc
 
 

@@ -19,7 +19,7 @@ from nats.js.kv import KeyValue
 
 from tradewire.schemas import DEFAULT_ROOT, AlertChange, Subjects
 
-from ._nats import configured_url, connect_client
+from ._nats import cli_auth, configured_url, connect_client
 from .alerts import (
     DEFAULT_RULES,
     RULES_KEY,
@@ -36,6 +36,7 @@ from .alerts import (
 from .alerts._backtest import Replay, event_of_row, events_sql
 from .alerts._inhibit import parse_inhibit_rules
 from .alerts._promql import export_prometheus
+from .auth import Signer
 from .sql_client import add_store_arguments, open_store
 
 __all__ = ["add_alerts_commands", "add_rules_commands", "run_alerts_command", "run_rules_command"]
@@ -241,11 +242,14 @@ async def _with_nats(args: argparse.Namespace, url: str) -> int:
                 comment=args.comment,
                 created_by=args.by or getpass.getuser(),
             )
+            signer = Signer.of(cli_auth())
+            if signer is not None:  # for the audit log: who set it
+                silence.sign(signer)
             await add_silence(kv, silence)
             await _warn_unknown(nc, kv, silence, args.root)
             print(f"{silence.id} (until {_when(silence.ends_at)})")
             return 0
-        if not await remove_silence(kv, args.id):  # unsilence
+        if not await remove_silence(kv, args.id, Signer.of(cli_auth())):  # unsilence
             print(f"tradewire alerts unsilence: no silence {args.id}", file=sys.stderr)
             return 1
         print(f"{args.id} removed")

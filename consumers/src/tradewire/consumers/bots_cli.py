@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime as dt
 import getpass
 import json
 import sys
-from typing import Any
 
 import msgspec
-import nats
 from nats.aio.client import Client
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError
 
 from tradewire.schemas import Subjects
 
-from ._nats import configured_url
+from ._nats import add_auth_arguments, configured_url, connect_client
 from .alerts import AlertsConfig
 from .alerts._engine import BotState
 from .alerts._state import BOT_PREFIX
@@ -56,6 +53,7 @@ def add_bots_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     for q in (ls, r):
         q.add_argument("--nats-url", help="NATS server URL (default $TRADEWIRE_NATS_URL)")
+        add_auth_arguments(q)
         q.add_argument("--root", default="tradewire", help="subject root (default tradewire)")
         q.add_argument(
             "--bucket", default=_BUCKET, help=f"the alerts service's bucket (default {_BUCKET})"
@@ -77,31 +75,8 @@ def _when(ts: float | None) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
-async def _connect(url: str, timeout: float = 10.0) -> Client:
-    """Connect, or fail with one line at the first error or after ``timeout`` (nats-py
-    keeps retrying a first connect that is refused, and logs each attempt)."""
-    failed: asyncio.Future[Exception] = asyncio.get_running_loop().create_future()
-
-    async def first_error(exc: Exception) -> None:
-        if not failed.done():
-            failed.set_result(exc)
-
-    connect = asyncio.ensure_future(
-        nats.connect(url, connect_timeout=5, max_reconnect_attempts=0, error_cb=first_error)
-    )
-    waiting: set[asyncio.Future[Any]] = {connect, failed}
-    await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    if connect.done():
-        return connect.result()
-    connect.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await connect
-    why = failed.result() if failed.done() else f"no answer within {timeout:g} s"
-    raise ValueError(f"cannot reach NATS at {url}: {why}")
-
-
 async def _with_nats(args: argparse.Namespace, url: str, subjects: Subjects) -> int:
-    nc = await _connect(url)
+    nc = await connect_client(url, name=f"tradewire-bots-{args.bots}")
     try:
         if args.bots == "retire":
             return await _retire(args, nc, subjects)

@@ -17,7 +17,15 @@ import msgspec
 from tradewire.publisher import ensure_events_stream
 from tradewire.schemas import DEFAULT_ROOT, KINDS, Subjects, json_schema_text
 
-from ._nats import configured_url, connect_client, nats_url
+from ._nats import (
+    add_auth_arguments,
+    auth_from_args,
+    cli_auth,
+    configured_url,
+    connect_client,
+    nats_url,
+    use_auth,
+)
 from .alerts import AlertsConfig, AlertsService, RuleError, load_alerts_config
 from .alerts_cli import (
     add_alerts_commands,
@@ -25,6 +33,7 @@ from .alerts_cli import (
     run_alerts_command,
     run_rules_command,
 )
+from .auth_cli import add_auth_commands, run_auth_command
 from .bots_cli import add_bots_commands, run_bots_command
 from .demo import DEMO_ROOT, run_demo
 from .embedded import NatsServerNotFound
@@ -192,7 +201,15 @@ def _service(
     p.add_argument("--config", type=Path, help=f"TOML file with a [{name}] table")
     p.add_argument("--nats-url", help="NATS server URL (default $TRADEWIRE_NATS_URL)")
     p.add_argument("--root", help="subject root (default tradewire)")
-    p.add_argument("--http-host", help="listen address (default 127.0.0.1)")
+    p.add_argument(
+        "--http-host",
+        help="listen address (default 127.0.0.1, loopback only; 0.0.0.0 serves every "
+        "interface: protect it with --web-config)",
+    )
+    p.add_argument(
+        "--web-config",
+        help="exporter-toolkit web.yml: TLS and basic auth (bcrypt) for the HTTP endpoints",
+    )
     p.add_argument(
         "--http-port", type=int, help=f"port for the HTTP endpoints (default {port}, 0 = any)"
     )
@@ -318,6 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_import_commands(sub)
     add_bridge_commands(sub)
+    add_auth_commands(sub)
 
     p = _command(sub, "sql", "read-only SQL against the store", _EPILOG_SQL)
     p.add_argument("query", help="one SELECT or EXPLAIN statement")
@@ -337,7 +355,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds before the query is interrupted, here or in the store (default 30; "
         "the store caps it at its sql_timeout_s)",
     )
+    _add_auth_everywhere(parser)
     return parser
+
+
+def _add_auth_everywhere(parser: argparse.ArgumentParser) -> None:
+    """Every command that reaches NATS (it has --nats-url) takes the credential options."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in set(action.choices.values()):
+                _add_auth_everywhere(child)
+    if any(a.dest == "nats_url" for a in parser._actions):
+        add_auth_arguments(parser)
 
 
 def _sim_config(args: argparse.Namespace, subjects: Subjects) -> SimulationConfig:
@@ -365,7 +394,9 @@ async def _simulate(args: argparse.Namespace, subjects: Subjects) -> int:
         await nc.close()
         with tempfile.TemporaryDirectory(prefix="tradewire-outbox-") as tmp:
             root = args.outbox_dir or Path(tmp)
-            result = await run_simulation(url, config, root, progress=print_progress)
+            result = await run_simulation(
+                url, config, root, progress=print_progress, auth=cli_auth()
+            )
     print(
         f"emitted {result.emitted:,}  acked {result.acked:,}  in outbox {result.in_outbox:,}"
         f"  dropped {result.dropped:,}  rejected {result.rejected:,}"
@@ -449,6 +480,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        use_auth(auth_from_args(args))
+        return _run(args)
+    finally:
+        use_auth(None)
+
+
+def _run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         # A service says where it listens, when it connects, consumes and stops.
         level=logging.DEBUG
@@ -497,6 +536,8 @@ def _main(argv: Sequence[str] | None) -> int:
             return run_import_command(args)
         if args.command == "bridge":
             return run_bridge_command(args)
+        if args.command == "auth":
+            return run_auth_command(args)
         if args.command == "report":
             return asyncio.run(_report(args, subjects))
         if args.command == "sql":

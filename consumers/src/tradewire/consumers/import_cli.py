@@ -15,7 +15,7 @@ from pathlib import Path
 from tradewire.publisher import Publisher, default_outbox_dir
 from tradewire.schemas import DEFAULT_ROOT
 
-from ._nats import configured_url, connect_client
+from ._nats import cli_auth, configured_url, connect_client
 from .bridge import LOSS_KINDS, run_traderagent_bridge
 from .importers import GptTraderImport, ImportResult, SourceRow, read_events_db, read_events_jsonl
 from .importers._follow import follow_events_db
@@ -238,6 +238,7 @@ async def _publisher(args: argparse.Namespace, url: str) -> AsyncIterator[Publis
         outbox_dir=outbox,
         heartbeat_interval_s=0,  # the log has the bot's own heartbeats
         lifecycle_events=False,  # and its own starts (runtime_start)
+        auth=cli_auth(),
     )
     await pub.start()
     try:
@@ -308,6 +309,7 @@ async def _bridge(args: argparse.Namespace) -> int:
         outbox_root=args.outbox_root,
         symbols=_symbols(args.symbol),
         on_subscribed=lambda s: print("subscribed to trading_events:*", file=sys.stderr),
+        auth=cli_auth(),
     )
     print(
         f"messages {stats.messages:,}; events {stats.events:,}; undecodable {stats.undecodable:,};"

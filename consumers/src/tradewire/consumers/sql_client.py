@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import contextlib
 import csv
+import getpass
 import io
 import json
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
@@ -25,7 +26,8 @@ from nats.aio.client import Client
 
 from tradewire.schemas import Subjects
 
-from ._nats import connect_client
+from ._nats import cli_auth, connect_client
+from .auth import Signer
 from .store import MAX_LIMIT, QueryError, QueryResult, ReadOnlyQuery, SqlRequest, run_query
 
 __all__ = [
@@ -81,15 +83,21 @@ class _Local(StoreReader):
 class _Remote(StoreReader):
     where = "store"
 
-    def __init__(self, nc: Client, url: str, subjects: Subjects) -> None:
+    def __init__(
+        self, nc: Client, url: str, subjects: Subjects, signer: Signer | None = None
+    ) -> None:
         self.nc = nc
         self.url = url
         self.subjects = subjects
+        self.signer = signer  # signs each query, for the store's audit log
 
     async def _ask(self, subject: str, data: bytes, timeout_s: float) -> QueryResult:
         wait = timeout_s + 5  # the store interrupts at timeout_s; then its answer travels
+        headers = None
+        if self.signer is not None and subject == self.subjects.sql:
+            headers = self.signer.request_headers(subject, data, getpass.getuser())
         try:
-            msg = await self.nc.request(subject, data, timeout=wait)
+            msg = await self.nc.request(subject, data, timeout=wait, headers=headers)
         except nats.errors.NoRespondersError:
             if subject == self.subjects.sql:
                 raise QueryError(f"no store is answering on {subject} at {self.url}") from None
@@ -176,9 +184,10 @@ async def open_store(
             con.close()
         return
     assert url is not None
-    nc = await connect_client(url, name="tradewire-sql")
+    auth = cli_auth()
+    nc = await connect_client(url, name="tradewire-sql", auth=auth)
     try:
-        yield _Remote(nc, url, subjects)
+        yield _Remote(nc, url, subjects, Signer.of(auth))
     finally:
         await nc.close()
 

@@ -9,6 +9,7 @@
 ['Mark', 'Cycle']
 """
 
+from ._auth import NATS_ENV_PREFIX, NatsAuth, NatsAuthError, read_seed
 from ._config import DEFAULT_URL, PublisherConfig, default_outbox_dir
 from ._emitter import BrokerCallScope, CycleScope, Emitter
 from ._outbox import OutboxLockedError
@@ -26,9 +27,12 @@ from ._sync import SyncPublisher
 
 __all__ = [
     "DEFAULT_URL",
+    "NATS_ENV_PREFIX",
     "BrokerCallScope",
     "CycleScope",
     "Emitter",
+    "NatsAuth",
+    "NatsAuthError",
     "OutboxLockedError",
     "Publisher",
     "PublisherClosedError",
@@ -42,4 +46,5 @@ __all__ = [
     "default_outbox_dir",
     "ensure_alerts_stream",
     "ensure_events_stream",
+    "read_seed",
 ]

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from tradewire.schemas import DEFAULT_MAX_SIZE, DEFAULT_ROOT
 
+from ._auth import NatsAuth
+
 __all__ = ["DEFAULT_URL", "PublisherConfig", "default_outbox_dir"]
 
 DEFAULT_URL = "nats://127.0.0.1:4222"
@@ -29,10 +31,13 @@ def default_outbox_dir(bot: str) -> Path:
 class PublisherConfig:
     """How a publisher talks to NATS and how much it holds before spilling to disk.
 
-    ``url`` defaults to ``$TRADEWIRE_NATS_URL`` or the local NATS port.
+    ``url`` defaults to ``$TRADEWIRE_NATS_URL`` or the local NATS port; ``auth`` (the
+    bot's credential, TLS) to ``TRADEWIRE_NATS_NKEY_SEED``, ``..._TLS_CA`` and the rest of
+    :meth:`NatsAuth.from_env`.
     """
 
     url: str = ""
+    auth: NatsAuth | None = None
     root: str = DEFAULT_ROOT
     outbox_dir: Path | None = None
     # Un-acked events kept in memory; past this they go to the outbox on disk.
@@ -62,6 +67,8 @@ class PublisherConfig:
     def __post_init__(self) -> None:
         if not self.url:
             object.__setattr__(self, "url", os.environ.get("TRADEWIRE_NATS_URL", DEFAULT_URL))
+        if self.auth is None:
+            object.__setattr__(self, "auth", NatsAuth.from_env())
         checks = {
             "max_memory_events": self.max_memory_events >= 0,
             "max_outbox_bytes": self.max_outbox_bytes > 0,

@@ -12,6 +12,14 @@ and ``Nats-Msg-Id`` = event id. One subscription callback takes the acks.
 Anything not acked in ``ack_timeout_s``, acked with an error, or in flight
 during a reconnect is sent again with the same id; JetStream's duplicate
 window turns a repeat into ``duplicate: true`` instead of a second copy.
+
+A publish the server refuses for permissions gets no PubAck: the server answers
+with an asynchronous ``-ERR 'Permissions Violation for Publish to <subject>'``.
+Retrying cannot help (the credential may not publish as this bot), so the events in
+flight on that subject, and those sent there for the next ``REFUSAL_HOLD_S``, are
+dropped and counted as ``refused`` (logged once per subject, with the reason) and
+kept out of the outbox; after the hold the subject is tried again, in case the
+server's permissions were fixed.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import re
 import threading
 import time
 from collections import deque
@@ -41,6 +50,7 @@ from tradewire.schemas import (
     encode,
 )
 
+from ._auth import NatsAuth
 from ._config import PublisherConfig, default_outbox_dir
 from ._emitter import Emitter
 from ._outbox import Outbox, OutboxItem
@@ -57,6 +67,9 @@ E = TypeVar("E", bound=Envelope)
 _TICK_S = 0.1
 _LOAD_CHUNK = 1000
 _WINDOW = 500  # events framed into one write
+REFUSAL_HOLD_S = 60.0  # a subject the server refused is not tried again for this long
+# nats-py hands the server's -ERR to error_cb lower-cased.
+_REFUSED = re.compile(r'permissions violation for (publish|subscription) to "([^"]+)"', re.I)
 
 
 class PublisherClosedError(RuntimeError):
@@ -90,6 +103,10 @@ class Publisher(Emitter):
         self._tasks: list[asyncio.Task[None]] = []
         self._started_at = time.monotonic()
         self._emitted = self._acked = self._dropped = self._rejected = self._retries = 0
+        self._refused = 0
+        # Subject -> monotonic time until which its events are dropped (see the module doc).
+        self._refused_until: dict[str, float] = {}
+        self._refusal_logged: set[str] = set()
         self._last_error = ""
         self._last_log: dict[str, float] = {}
         self._sampler: ProcessSampler | None = None
@@ -142,6 +159,7 @@ class Publisher(Emitter):
             in_outbox=outbox.pending if outbox else 0,
             dropped=self._dropped,
             rejected=self._rejected,
+            refused=self._refused,
             retries=self._retries,
             outbox_corrupt=outbox.corrupt if outbox else 0,
             connected=bool(self._nc and self._nc.is_connected),
@@ -205,13 +223,16 @@ class Publisher(Emitter):
         if self._outbox is not None:
             # Memory-held events are older than anything on disk; events that came
             # from disk are still in their segments, so they are not written twice.
+            now = time.monotonic()
+            held = self._held if self._refused_until else lambda item, now: False
             older = [
                 i
                 for i in (*self._inflight.values(), *self._retry, *self._ready)
-                if i.segment is None
+                if not held(i, now) and i.segment is None
             ]
             self._count_drops(self._outbox.prepend(older))
-            self._count_drops(self._outbox.append(self._encode_queue()))
+            queued = [i for i in self._encode_queue() if not held(i, now)]
+            self._count_drops(self._outbox.append(queued))
             self._inflight.clear()
             self._retry.clear()
             self._ready.clear()
@@ -261,6 +282,16 @@ class Publisher(Emitter):
 
     async def _connect(self) -> None:
         delay = 0.05
+        auth = self.config.auth or NatsAuth()
+        try:
+            auth.check()
+            options = auth.connect_options()
+        except (ValueError, OSError) as exc:
+            # A credential that cannot be read will not become readable by retrying
+            # often; events keep going to the outbox meanwhile.
+            self._last_error = f"cannot connect: {exc} (not retried)"
+            log.error("%s: %s", self.bot, self._last_error)
+            return
         while not self._stopping:
             try:
                 nc = await nats.connect(
@@ -275,6 +306,7 @@ class Publisher(Emitter):
                     reconnected_cb=self._on_reconnected,
                     disconnected_cb=self._on_disconnected,
                     error_cb=self._on_error,
+                    **options,
                 )
             except (OSError, nats.errors.Error) as exc:  # the network or the server: retry
                 self._note_error("connect", f"cannot connect to {self.config.url}: {exc!r}")
@@ -310,7 +342,59 @@ class Publisher(Emitter):
             self._note_error("disconnected", f"disconnected from {self.config.url}")
 
     async def _on_error(self, exc: Exception) -> None:
+        match = _REFUSED.search(str(exc))
+        if match and match.group(1).lower() == "publish":
+            self._on_refused(match.group(2))
+            return
+        if match:  # the subscription for PubAcks: nothing can be confirmed
+            self._note_error(
+                "inbox",
+                f"the server refuses the PubAck inbox {match.group(2)}: events cannot be "
+                "confirmed and are re-sent; the credential's permissions or "
+                "inbox_prefix are wrong",
+            )
+            return
         self._note_error("nats", f"nats: {exc!r}")
+
+    def _on_refused(self, refused: str) -> None:
+        """Drop what is in flight on a subject the server refused (see the module doc)."""
+        subject = next((s for s in self._subject_of.values() if s.lower() == refused.lower()), None)
+        if subject is None:
+            self._note_error("nats", f"the server refused a publish to {refused}")
+            return
+        self._refused_until[subject] = time.monotonic() + REFUSAL_HOLD_S
+        gone = [i for i in self._inflight.values() if i.subject == subject]
+        for item in gone:
+            del self._inflight[item.id]
+            self._drop_refused(item)
+        self._last_error = f"NATS refused publishing on {subject}: permissions violation"
+        if subject not in self._refusal_logged:
+            self._refusal_logged.add(subject)
+            log.error(
+                "%s: NATS refused publishing on %s (permissions violation): its events are "
+                "dropped and counted as refused, not retried; check that the bot's "
+                "credential is this bot's (%s)",
+                self.bot,
+                subject,
+                self.subjects.event(self.bot, "*"),
+            )
+        self._wake()
+
+    def _drop_refused(self, item: OutboxItem) -> None:
+        self._refused += 1
+        if item.segment is not None and self._outbox is not None:
+            self._outbox.acked(item.segment)  # consumed: never replayed
+
+    def _held(self, item: OutboxItem, now: float) -> bool:
+        """Whether ``item``'s subject is refused now; if so it is dropped here."""
+        until = self._refused_until.get(item.subject)
+        if until is None:
+            return False
+        if now >= until:
+            del self._refused_until[item.subject]
+            return False
+        self._drop_refused(item)
+        return True
 
     async def _on_ack(self, msg: Msg) -> None:
         item = self._inflight.pop(msg.subject[len(self._inbox) :], None)
@@ -389,6 +473,8 @@ class Publisher(Emitter):
                 item = self._next_item(now)
                 if item is None:
                     break
+                if self._refused_until and self._held(item, now):
+                    continue
                 item.sent_at = now
                 batch.append(item)
             if not batch:

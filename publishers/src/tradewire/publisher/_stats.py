@@ -12,7 +12,7 @@ class PublisherStats:
     """A snapshot; every count is since this publisher started.
 
     ``emitted`` = ``acked`` + ``buffered`` + ``in_outbox`` + ``dropped`` +
-    ``rejected`` once the publisher is idle (outbox events replayed from an
+    ``rejected`` + ``refused`` once the publisher is idle (outbox events replayed from an
     earlier run add to ``acked`` and ``in_outbox`` but not to ``emitted``).
     """
 
@@ -22,6 +22,9 @@ class PublisherStats:
     in_outbox: int  # on disk, not yet acknowledged
     dropped: int  # lost to a full disk or the outbox size cap
     rejected: int  # failed validation (NaN, bad enum, too large): never sent
+    # Refused by the server's permissions (the credential may not publish as this bot):
+    # counted and dropped, neither retried nor kept in the outbox.
+    refused: int
     retries: int  # re-sends after an ack timeout, an error ack or a reconnect
     outbox_corrupt: int  # unreadable outbox lines skipped (a crash mid-write)
     connected: bool

@@ -21,6 +21,7 @@ from tradewire.consumers.runtime import (
     ConfigError,
     ConsumerService,
     Delivery,
+    SecuritySettings,
     load_config,
     read_history,
     read_prefix,
@@ -45,7 +46,7 @@ _BOT_SAVE_S = 5.0  # bots' clocks and series are saved this often (alerts at eac
 RULES_KEY = "rules"
 
 
-class AlertsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class AlertsConfig(SecuritySettings, forbid_unknown_fields=True, kw_only=True):
     nats_url: str = ""
     root: str = DEFAULT_ROOT
     durable: str = ""  # default: <root>-alerts
@@ -259,6 +260,7 @@ class AlertsService(ConsumerService):
             self.subjects,
             lambda ev: self._observe(ev, now, evaluate=False),
             since=now - longest,
+            name=f"{self.config.durable}-history",
         )
 
     # -- lifecycle -------------------------------------------------------------------------------

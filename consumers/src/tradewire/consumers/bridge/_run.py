@@ -21,7 +21,7 @@ from pathlib import Path
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-from tradewire.publisher import Publisher, default_outbox_dir
+from tradewire.publisher import NatsAuth, Publisher, default_outbox_dir
 
 from ._traderagent import TraderAgentMapper
 
@@ -54,8 +54,10 @@ async def run_traderagent_bridge(
     symbols: dict[str, str] | None = None,
     pattern: str = CHANNEL_PATTERN,
     on_subscribed: Callable[[BridgeStats], None] | None = None,
+    auth: NatsAuth | None = None,
 ) -> BridgeStats:
-    """Bridge until ``stop`` is set; returns what it saw."""
+    """Bridge until ``stop`` is set; returns what it saw. ``auth``: the credential every
+    bot's publisher connects with (default: the environment's)."""
     mapper = TraderAgentMapper(symbols)
     stats = BridgeStats()
     pubs: dict[str, Publisher] = {}
@@ -70,6 +72,7 @@ async def run_traderagent_bridge(
                 outbox_dir=outbox,
                 heartbeat_interval_s=0,  # the bridge is not the bot: no heartbeat in its name
                 lifecycle_events=False,
+                auth=auth,
             ).start()
         return pubs[bot]
 

@@ -6,9 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
-from tradewire.consumers.runtime import load_config
+from tradewire.consumers.runtime import SecuritySettings, load_config
 from tradewire.schemas import DEFAULT_MAX_FUTURE_S, DEFAULT_ROOT, Subjects
 
 from ._profiles import Profile, resolve_profiles
@@ -16,7 +14,7 @@ from ._profiles import Profile, resolve_profiles
 __all__ = ["MetricsConfig", "load_metrics_config"]
 
 
-class MetricsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class MetricsConfig(SecuritySettings, forbid_unknown_fields=True, kw_only=True):
     nats_url: str = ""
     root: str = DEFAULT_ROOT
     durable: str = ""  # default: <root>-metrics

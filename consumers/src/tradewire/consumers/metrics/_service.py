@@ -101,6 +101,7 @@ class MetricsService(ConsumerService):
             self.nc,
             self.subjects,
             lambda ev: self.retired.admits(ev.bot, ev.ts) and self.agg.apply(ev, seed=True),
+            name=f"{self.config.durable}-history",
         )
 
     # -- HTTP -------------------------------------------------------------------------------

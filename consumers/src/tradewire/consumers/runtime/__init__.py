@@ -1,6 +1,6 @@
 """What every tradewire service shares: the pull loop, NATS, supervision, health and metrics."""
 
-from ._config import SHARED, ConfigError, env_name, load_config
+from ._config import SHARED, ConfigError, SecuritySettings, env_name, load_config
 from ._connection import Backoff, NatsLink, check_url, describe, redact_url
 from ._delivery import Delivery, parse_ack_subject
 from ._families import (
@@ -22,10 +22,12 @@ from ._kv import KeyWatch, read_prefix
 from ._pipeline import PipelineMetrics
 from ._pull import Acks, BatchHandler, ConsumerSettings, PullConsumer
 from ._service import OPENMETRICS, TEXT, ConsumerService, ServiceConfig
+from ._web import OPEN_ROUTES, WebConfig, load_web_config
 
 __all__ = [
     "DEFAULT_BUCKETS",
     "OPENMETRICS",
+    "OPEN_ROUTES",
     "SHARED",
     "TEXT",
     "Acks",
@@ -50,13 +52,16 @@ __all__ = [
     "PullConsumer",
     "Registry",
     "Route",
+    "SecuritySettings",
     "ServiceConfig",
+    "WebConfig",
     "accepts_gzip",
     "check_url",
     "describe",
     "env_name",
     "exposition",
     "load_config",
+    "load_web_config",
     "parse_ack_subject",
     "per_label",
     "read_history",

@@ -3,7 +3,10 @@
 Env vars carry the service's name (``TRADEWIRE_STORE_HTTP_PORT``), so services sharing a
 host never read each other's settings. Only fleet-wide settings (``SHARED``) may also be
 given once for all, as ``TRADEWIRE_NATS_URL`` or ``TRADEWIRE_ROOT``; the service's own
-name wins over those.
+name wins over those. Credentials are never shared: each service has its own
+(``TRADEWIRE_STORE_NATS_NKEY_SEED``), so a generic ``TRADEWIRE_NATS_NKEY_SEED`` meant for
+the CLI is not picked up by a service (a warning says so). The CA that signed the NATS
+server's certificate and the HTTP endpoints' ``web_config`` are the fleet's, so shared.
 """
 
 from __future__ import annotations
@@ -17,16 +20,50 @@ from typing import Any, TypeVar
 
 import msgspec
 
-__all__ = ["SHARED", "ConfigError", "env_name", "load_config"]
+from tradewire.publisher import NatsAuth
+
+__all__ = ["SHARED", "ConfigError", "SecuritySettings", "env_name", "load_config"]
 
 log = logging.getLogger("tradewire.consumers.config")
-SHARED = frozenset({"nats_url", "root"})
+SHARED = frozenset({"nats_url", "root", "nats_tls_ca", "web_config"})
 
 T = TypeVar("T", bound=msgspec.Struct)
 
 
 class ConfigError(ValueError):
     """A setting is missing, unknown or out of range; the message names it and its source."""
+
+
+class SecuritySettings(msgspec.Struct, kw_only=True):
+    """Every service's credential for NATS, TLS towards NATS, and its HTTP ``web_config``.
+
+    The ``nats_*`` names are :class:`NatsAuth`'s fields, as the CLI's ``--nats-*`` flags.
+    """
+
+    nats_creds: str = ""
+    nats_nkey_seed: str = ""
+    nats_user: str = ""
+    nats_password: str = ""  # better: TRADEWIRE_<SERVICE>_NATS_PASSWORD or a password file
+    nats_password_file: str = ""
+    nats_tls_ca: str = ""
+    nats_tls_cert: str = ""
+    nats_tls_key: str = ""
+    nats_inbox_prefix: str = ""
+    # An exporter-toolkit web.yml: TLS and basic auth for /metrics, /health, ...
+    web_config: str = ""
+
+    def nats_auth(self) -> NatsAuth:
+        return NatsAuth(
+            creds=self.nats_creds,
+            nkey_seed=self.nats_nkey_seed,
+            user=self.nats_user,
+            password=self.nats_password,
+            password_file=self.nats_password_file,
+            tls_ca=self.nats_tls_ca,
+            tls_cert=self.nats_tls_cert,
+            tls_key=self.nats_tls_key,
+            inbox_prefix=self.nats_inbox_prefix,
+        )
 
 
 def env_name(section: str, name: str) -> str:

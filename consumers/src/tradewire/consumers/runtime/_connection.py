@@ -25,6 +25,8 @@ from urllib.parse import urlsplit, urlunsplit
 import nats.errors
 from nats.aio.client import Client
 
+from tradewire.publisher import NatsAuth
+
 from ._config import ConfigError
 
 __all__ = ["Backoff", "NatsLink", "check_url", "describe", "redact_url"]
@@ -108,9 +110,11 @@ class NatsLink:
         on_fatal: Callable[[str, BaseException | None], None] = lambda reason, exc: None,
         backoff: Backoff | None = None,
         connect_timeout: float = 2.0,
+        auth: NatsAuth | None = None,
     ) -> None:
         self.url = url
         self.name = name
+        self.auth = auth or NatsAuth()
         self.client = Client()
         self.backoff = backoff or Backoff()
         self.connect_timeout = connect_timeout
@@ -129,8 +133,14 @@ class NatsLink:
     async def connect(self) -> Client:
         """Connect, retrying until it works (cancel to give up); later losses reconnect."""
         check_url(self.url)
+        try:
+            self.auth.check()
+            options = self.auth.connect_options()
+            identity = self.auth.identity()
+        except (ValueError, OSError) as exc:
+            raise ConfigError(str(exc)) from None
         where = redact_url(self.url)
-        log.info("%s: connecting to NATS at %s", self.name, where)
+        log.info("%s: connecting to NATS at %s as %s", self.name, where, identity)
         await self.client.connect(
             self.url,
             name=f"tradewire-{self.name}",
@@ -142,6 +152,7 @@ class NatsLink:
             disconnected_cb=self._disconnected,
             reconnected_cb=self._reconnected,
             closed_cb=self._closed,
+            **options,
         )
         log.info("%s: connected to NATS at %s", self.name, where)
         self._up()

@@ -10,7 +10,8 @@ The server is a few lines of asyncio, not a framework: services must stay
 small, and these endpoints take no input beyond a path and a few headers. A
 client that sends ``Accept-Encoding: gzip`` (Prometheus does) gets the body
 gzipped; a large body is compressed in a worker thread (zlib lets go of the
-GIL), not on the event loop.
+GIL), not on the event loop. With a ``web.yml`` (:mod:`._web`) the server speaks TLS
+and asks for basic auth on every route but the probes (``/live``, ``/ready``).
 """
 
 from __future__ import annotations
@@ -20,10 +21,13 @@ import contextlib
 import gzip
 import json
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from ._web import OPEN_ROUTES, WebConfig
 
 __all__ = ["Check", "Health", "HealthServer", "Route", "accepts_gzip"]
 
@@ -114,8 +118,10 @@ class HealthServer:
         host: str = "127.0.0.1",
         port: int = 0,
         extra: dict[str, Route] | None = None,
+        web: WebConfig | None = None,
     ) -> None:
         self.health = health
+        self.web = web
         self.host = host
         self.port = port
         self.routes: dict[str, Route] = {
@@ -127,7 +133,8 @@ class HealthServer:
         self._server: asyncio.Server | None = None
 
     async def start(self) -> HealthServer:
-        self._server = await asyncio.start_server(self._serve, self.host, self.port)
+        tls = self.web.tls if self.web else None
+        self._server = await asyncio.start_server(self._serve, self.host, self.port, ssl=tls)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
@@ -135,6 +142,12 @@ class HealthServer:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+
+    async def _authorized(self, path: str, headers: dict[str, str]) -> bool:
+        web = self.web
+        if web is None or not web.authenticates or path in OPEN_ROUTES:
+            return True
+        return await web.authorized(headers.get("authorization", ""))
 
     async def _live(self, headers: dict[str, str]) -> tuple[int, str, bytes]:
         live = self.health.live
@@ -161,12 +174,17 @@ class HealthServer:
                     name, _, value = h.decode("latin-1").partition(":")
                     headers[name.strip().lower()] = value.strip()
             parts = line.decode("latin-1").split()
+            extra = dict(self.web.headers) if self.web else {}
+            path = parts[1].split("?", 1)[0] if len(parts) == 3 else ""
             if len(parts) != 3 or not parts[2].startswith("HTTP/"):
                 code, ctype, body = _json(400, {"error": "malformed request line"})
             elif parts[0] not in ("GET", "HEAD"):
                 code, ctype, body = _json(405, {"error": "only GET"})
+            elif not await self._authorized(path, headers):
+                code, ctype, body = _json(401, {"error": "unauthorized"})
+                extra["WWW-Authenticate"] = 'Basic realm="tradewire", charset="UTF-8"'
             else:
-                route = self.routes.get(parts[1].split("?", 1)[0])
+                route = self.routes.get(path)
                 if route is None:
                     code, ctype, body = _json(
                         404, {"error": "not found", "routes": sorted(self.routes)}
@@ -186,17 +204,19 @@ class HealthServer:
             reason = {
                 200: "OK",
                 400: "Bad Request",
+                401: "Unauthorized",
                 404: "Not Found",
                 405: "Method Not Allowed",
                 503: "Service Unavailable",
             }.get(code, "")
+            more = "".join(f"{k}: {v}\r\n" for k, v in extra.items())
             writer.write(
-                f"HTTP/1.1 {code} {reason}\r\nContent-Type: {ctype}\r\n{encoding}"
+                f"HTTP/1.1 {code} {reason}\r\nContent-Type: {ctype}\r\n{encoding}{more}"
                 f"Content-Length: {length}\r\nConnection: close\r\n\r\n".encode()
                 + body
             )
             await writer.drain()
-        except (TimeoutError, ConnectionError, UnicodeDecodeError) as exc:
+        except (TimeoutError, ConnectionError, UnicodeDecodeError, ssl.SSLError) as exc:
             log.debug("http: %r", exc)
         except Exception:
             log.exception("http handler failed")

@@ -1,4 +1,10 @@
-"""Reading a slice of the events stream once, at a service's start (no durable, no acks)."""
+"""Reading a slice of the events stream once, at a service's start (no durable, no acks).
+
+The reading consumer has a name the caller picks (``<durable>-history``), not a random
+one: a server that lets a service pull only from consumers it names (least privilege:
+the metrics service must not be able to pull, and ack, the store's messages) can say so.
+It is deleted after use; one left by a crash goes after 30 s idle, or at the next start.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from collections.abc import Callable
 import nats
 from nats.aio.client import Client
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 
 from tradewire.schemas import Event, EventError, Subjects, decode
 
@@ -21,12 +28,14 @@ async def read_history(
     on_event: Callable[[Event], object],
     *,
     since: float | None = None,
+    name: str = "",
 ) -> int:
     """Feed valid events to ``on_event``; return how many.
 
     ``since=None``: the last message of every subject (each bot's latest of each kind);
     else every event stored since that time (seconds since the epoch). Invalid messages
-    are skipped: the store quarantines them.
+    are skipped: the store quarantines them. ``name``: the reading consumer's (see the
+    module doc); empty: a random one.
     """
     js = nc.jetstream()
     if not (await js.stream_info(subjects.events_stream)).state.messages:
@@ -40,7 +49,14 @@ async def read_history(
         )
     config.ack_policy = AckPolicy.NONE
     config.inactive_threshold = 30.0
-    sub = await js.pull_subscribe(subjects.events_wildcard, config=config)
+    config.filter_subject = subjects.events_wildcard
+    config.name = name or nc.new_inbox().rsplit(".", 1)[1]
+    stream = subjects.events_stream
+    if name:  # one left by a start that crashed: its position is not ours
+        with contextlib.suppress(NotFoundError):
+            await js.delete_consumer(stream, name)
+    await js.add_consumer(stream, config)
+    sub = await js.pull_subscribe_bind(consumer=config.name, stream=stream)
     n = 0
     try:
         while True:
@@ -63,4 +79,6 @@ async def read_history(
     finally:
         with contextlib.suppress(Exception):
             await sub.unsubscribe()
+        with contextlib.suppress(Exception):
+            await js.delete_consumer(stream, config.name)
     return n

@@ -150,6 +150,11 @@ class KeyWatch(Generic[T]):
             except Exception:  # a bad handler must not end the watch
                 log.exception("handling key %s%s failed", self.prefix, name)
 
+    @property
+    def attached(self) -> bool:
+        """Following the bucket: it existed (or appeared) and what it stores is loaded."""
+        return self._task is not None
+
     async def stop(self) -> None:
         if self._waiter is not None:
             self._waiter.cancel()

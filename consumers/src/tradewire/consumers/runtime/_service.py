@@ -21,6 +21,7 @@ cancelled: its messages were not acked and come back. ``run()`` returns 0.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import signal
 import time
@@ -30,6 +31,7 @@ from typing import Any, Protocol
 import nats.errors
 from nats.aio.client import Client
 
+from tradewire.publisher import NatsAuth
 from tradewire.schemas import Subjects
 
 from ._config import ConfigError
@@ -39,6 +41,7 @@ from ._families import Registry, exposition
 from ._health import Check, Health, HealthServer, Route
 from ._pipeline import PipelineMetrics
 from ._pull import Acks, BatchHandler, ConsumerSettings, PullConsumer
+from ._web import load_web_config
 
 __all__ = ["OPENMETRICS", "TEXT", "ConsumerService", "ServiceConfig"]
 
@@ -66,6 +69,9 @@ class ServiceConfig(Protocol):
     max_batch: int
     max_wait_s: float
     ack_wait_s: float
+    web_config: str
+
+    def nats_auth(self) -> NatsAuth: ...
 
 
 class ConsumerService:
@@ -136,18 +142,31 @@ class ConsumerService:
             loop.add_signal_handler(sig, self._on_signal, sig)
         try:
             cfg = self.service_config
+            web = load_web_config(cfg.web_config) if cfg.web_config else None
             self.http = await HealthServer(
-                self.health, cfg.http_host, cfg.http_port, extra=self.routes()
+                self.health, cfg.http_host, cfg.http_port, extra=self.routes(), web=web
             ).start()
             log.info(
-                "%s: http://%s:%d/ serves %s",
+                "%s: %s://%s:%d/ serves %s",
                 self.name,
+                web.scheme if web else "http",
                 cfg.http_host,
                 self.http.port,
                 " ".join(sorted(self.http.routes)),
             )
+            if not (web and web.authenticates) and not _loopback(cfg.http_host):
+                log.warning(
+                    "%s: %s is reachable beyond this host and asks for no credentials: "
+                    "set web_config (basic auth, TLS) or bind to 127.0.0.1",
+                    self.name,
+                    cfg.http_host or "every interface",
+                )
             self.link = NatsLink(
-                cfg.nats_url, self.name, on_change=self._update_ready, on_fatal=self._fail
+                cfg.nats_url,
+                self.name,
+                on_change=self._update_ready,
+                on_fatal=self._fail,
+                auth=cfg.nats_auth(),
             )
             self.pipeline.link = self.link
             self.nc = self.link.client
@@ -330,6 +349,13 @@ class ConsumerService:
         frozen = [f for r in self.registries() for f in r.snapshot(now)]
         body = await asyncio.to_thread(lambda: exposition(frozen, openmetrics=om).encode())
         return 200, OPENMETRICS if om else TEXT, body
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 async def _cancel(task: asyncio.Task[Any]) -> None:

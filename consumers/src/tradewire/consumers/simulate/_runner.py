@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tradewire.publisher import Publisher, PublisherConfig
+from tradewire.publisher import NatsAuth, Publisher, PublisherConfig
 from tradewire.schemas import DEFAULT_ROOT, Subjects, kind_of
 
 from ._incidents import ROLES, IncidentModel, Role
@@ -139,13 +139,17 @@ async def run_simulation(
     progress: Callable[[Progress], None] | None = None,
     stop: asyncio.Event | None = None,
     keep_ids: bool = False,
+    auth: NatsAuth | None = None,
 ) -> SimulationResult:
-    """Emit the fleet's events at ``rate`` per bot for ``duration`` s, then flush and close."""
+    """Emit the fleet's events at ``rate`` per bot for ``duration`` s, then flush and close.
+
+    ``auth``: every simulated bot's credential (default: the environment's).
+    """
     ids = config.bot_ids()
     models = config.models()
     # The model sends its own heartbeats and lifecycle events (deterministic per seed).
     pub_config = PublisherConfig(
-        url=url, root=config.root, heartbeat_interval_s=0, lifecycle_events=False
+        url=url, root=config.root, heartbeat_interval_s=0, lifecycle_events=False, auth=auth
     )
     pubs = [await Publisher(bot, pub_config, outbox_dir=outbox_root / bot).start() for bot in ids]
     result = SimulationResult(ids, runs={p.bot: p.run for p in pubs})

@@ -6,16 +6,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
-from tradewire.consumers.runtime import ConfigError, load_config
+from tradewire.consumers.runtime import ConfigError, SecuritySettings, load_config
 from tradewire.publisher import StreamLimits
 from tradewire.schemas import DEFAULT_MAX_FUTURE_S, DEFAULT_MAX_SIZE, DEFAULT_ROOT, Subjects
 
 __all__ = ["ConfigError", "StoreConfig", "load_store_config"]
 
 
-class StoreConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class StoreConfig(SecuritySettings, forbid_unknown_fields=True, kw_only=True):
     nats_url: str = ""
     root: str = DEFAULT_ROOT
     db: str = "tradewire.duckdb"
@@ -37,6 +35,12 @@ class StoreConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_future_s: float = DEFAULT_MAX_FUTURE_S
     sql_row_limit: int = 10_000
     sql_timeout_s: float = 30.0
+    # Refuse SQL requests that are not signed by the caller's nkey (docs/security.md);
+    # every request is in the audit log either way.
+    sql_require_signed: bool = False
+    # Log the server's JetStream API audit advisories (stream, consumer and bucket
+    # changes, with who made them) to the audit log.
+    audit_jetstream: bool = True
     # The events stream's limits, set by the store at start (it owns them). Unset: a
     # missing stream is created with the defaults (7 days, 10 GiB, 2 min) and an existing
     # one is left alone. Lowering a limit is refused (`tradewire stream set --allow-shrink`).

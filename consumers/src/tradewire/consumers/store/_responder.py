@@ -2,10 +2,11 @@
 
 A plain request gets one reply, cut at the row limit and at what fits in one NATS
 message. A ``stream`` request gets every row in chunks: the first chunk answers the
-request and names a subject; each request there brings the next chunk, until one says
-``more: false``. The chunks come from one cursor in one read-only transaction, so they
-are one consistent snapshot of the store, while the writer keeps appending. A stream
-the client stops asking for is closed after ``STREAM_IDLE_S``.
+request and names a subject (``<root>.sql.more.<random>``, so the same permission that
+lets a client ask lets it ask for more); each request there brings the next chunk,
+until one says ``more: false``. The chunks come from one cursor in one read-only
+transaction, so they are one consistent snapshot of the store, while the writer keeps
+appending. A stream the client stops asking for is closed after ``STREAM_IDLE_S``.
 
 Every query runs on its own cursor of the store's connection (DuckDB gives each cursor
 its own transaction, so the rollback never touches the writer's), in a worker thread,
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from typing import Any
 
 import duckdb
@@ -86,9 +88,16 @@ class SqlResponder:
     """Answers SQL requests against ``con`` (the store's connection) on ``nc``."""
 
     def __init__(
-        self, nc: Client, con: duckdb.DuckDBPyConnection, *, row_limit: int, timeout_s: float
+        self,
+        nc: Client,
+        con: duckdb.DuckDBPyConnection,
+        *,
+        row_limit: int,
+        timeout_s: float,
+        chunk_prefix: str = "tradewire.sql.more",
     ) -> None:
         self.nc = nc
+        self.chunk_prefix = chunk_prefix
         self.con = con
         self.row_limit = row_limit
         self.timeout_s = timeout_s
@@ -133,7 +142,7 @@ class SqlResponder:
     async def _open_stream(self, msg: Msg, sql: str, timeout_s: float) -> None:
         if len(self._streams) >= MAX_STREAMS:
             raise QueryError(f"busy: {MAX_STREAMS} streamed queries are open; try again soon")
-        subject = self.nc.new_inbox()
+        subject = f"{self.chunk_prefix}.{secrets.token_hex(11)}"
         cursor = self.con.cursor()
         query = ReadOnlyQuery(cursor, sql, timeout_s)
         stream = _Stream(query, subject)

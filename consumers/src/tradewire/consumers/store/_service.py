@@ -13,6 +13,7 @@ import msgspec
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
+from tradewire.consumers.auth import ADVISORY_SUBJECT, advisory_fields, audit, verify_request
 from tradewire.consumers.runtime import (
     Acks,
     BatchHandler,
@@ -28,6 +29,7 @@ from tradewire.schemas import AlertChange, Envelope, EventError, decode
 from ._config import StoreConfig
 from ._metrics import add_metrics
 from ._responder import SqlResponder
+from ._sql import QueryResult, SqlRequest
 from ._writer import Problem, StoreWriter
 
 __all__ = ["StoreService"]
@@ -44,7 +46,7 @@ class StoreService(ConsumerService):
         super().__init__(config)
         self.config = config
         self.writer: StoreWriter | None = None
-        self._sql_sub: Subscription | None = None
+        self._sql_subs: list[Subscription] = []
         self._sql: SqlResponder | None = None
         self.stored = 0
         self.duplicates = 0
@@ -166,14 +168,49 @@ class StoreService(ConsumerService):
 
     # -- SQL over NATS -----------------------------------------------------------------
     async def _on_sql(self, msg: Msg) -> None:
-        """Read-only SQL on separate cursors; see ``_responder`` for the fences and streams."""
+        """Read-only SQL on separate cursors; see ``_responder`` for the fences and streams.
+
+        Each request (not the requests for a stream's further chunks) is audited with
+        the caller's verified key, and refused when unsigned if ``sql_require_signed``.
+        """
         assert self.nc is not None and self.writer is not None
+        cfg = self.config
         if self._sql is None:
-            cfg = self.config
             self._sql = SqlResponder(
-                self.nc, self.writer.con, row_limit=cfg.sql_row_limit, timeout_s=cfg.sql_timeout_s
+                self.nc,
+                self.writer.con,
+                row_limit=cfg.sql_row_limit,
+                timeout_s=cfg.sql_timeout_s,
+                chunk_prefix=f"{self.subjects.sql}.more",
             )
+        verdict = verify_request(msg.subject, msg.headers, msg.data)
+        try:
+            sql: str | None = msgspec.json.decode(msg.data, type=SqlRequest).sql
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            sql = None
+        refused = cfg.sql_require_signed and not verdict.verified
+        audit(
+            "sql",
+            verdict.signer,
+            claimed=verdict.caller or None,
+            signature=verdict.status,
+            query=sql if sql is not None else msg.data[:200].decode(errors="replace"),
+            refused="unsigned requests are refused here" if refused else None,
+        )
+        if refused:
+            if msg.reply:
+                error = (
+                    f"refused: this store answers signed SQL requests only ({verdict.status}); "
+                    "connect with an nkey seed (--nats-nkey-seed) to sign them"
+                )
+                await msg.respond(msgspec.json.encode(QueryResult(error=error)))
+            return
         await self._sql.answer(msg)
+
+    async def _on_advisory(self, msg: Msg) -> None:
+        fields = advisory_fields(msg.data)
+        if fields is not None:
+            audit(fields.pop("action"), fields.pop("caller"), **fields)
 
     # -- health --------------------------------------------------------------------------
     async def refresh(self) -> None:
@@ -212,11 +249,13 @@ class StoreService(ConsumerService):
                 after.duplicate_window,
             )
         await ensure_alerts_stream(self.nc, self.subjects)
-        self._sql_sub = await self.nc.subscribe(self.subjects.sql, cb=self._on_sql)
+        self._sql_subs.append(await self.nc.subscribe(self.subjects.sql, cb=self._on_sql))
+        if cfg.audit_jetstream:
+            self._sql_subs.append(await self.nc.subscribe(ADVISORY_SUBJECT, cb=self._on_advisory))
 
     async def teardown(self) -> None:
-        if self._sql_sub is not None:
-            await self._sql_sub.unsubscribe()
+        for sub in self._sql_subs:
+            await sub.unsubscribe()
         if self._sql is not None:
             await self._sql.close()
 

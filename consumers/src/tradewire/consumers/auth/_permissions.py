@@ -1,0 +1,136 @@
+"""What each role may publish and subscribe to: the least each component needs.
+
+Worked out from what each one does on the wire (and tested against a real nats-server
+with the generated config, tests/security/):
+
+- every client gets its replies below its own inbox prefix, ``_INBOX.<public key>``
+  (PubAcks, JetStream API answers, pull deliveries, KV watches), and nobody else's;
+- a **bot** publishes its own events, ``<root>.evt.<bot>.>``, and nothing else: no
+  JetStream API (it never creates streams), no reading;
+- a service consumes from its own durable consumers only (create, info, pull, ack);
+  its start-up read of history uses a consumer it names (``<durable>-history``), so it
+  can never pull, and ack away, another service's messages;
+- the **store** also creates the streams and owns the events stream's limits, answers
+  SQL on ``<root>.sql`` (replies through ``allow_responses``: one reply per request),
+  and reads the server's JetStream API audit advisories for the audit log;
+- **metrics** reads the alerts bucket (what fires) and the fleet bucket;
+- **alerts** owns its bucket, publishes alert changes on ``<root>.alert.>``, reads the
+  fleet bucket;
+- an **operator** runs SQL, watches events (``tail``), reads and writes silences and
+  the fleet bucket (``bots retire``), reads the stream and changes its limits.
+
+Durable and bucket names are the defaults from :class:`Subjects`; a service given other
+names (its ``durable`` setting) needs its entry edited to match.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tradewire.schemas import Subjects
+
+__all__ = ["ROLES", "SERVICES", "Permissions", "permissions"]
+
+SERVICES = ("store", "metrics", "alerts")
+ROLES = ("bot", *SERVICES, "operator")
+
+
+@dataclass(frozen=True)
+class Permissions:
+    publish: tuple[str, ...]
+    subscribe: tuple[str, ...]
+    allow_responses: bool = False
+
+
+def _api(*tokens: str) -> str:
+    return "$JS.API." + ".".join(tokens)
+
+
+def _stream(stream: str, *, create: bool = True, update: bool = False) -> list[str]:
+    out = [_api("STREAM", "INFO", stream)]
+    out += [_api("STREAM", "CREATE", stream)] if create else []
+    out += [_api("STREAM", "UPDATE", stream)] if update else []
+    return out
+
+
+def _durable(stream: str, name: str) -> list[str]:
+    """Create (either API form), look up, pull from and ack one durable consumer."""
+    return [
+        _api("CONSUMER", "CREATE", stream, name),
+        _api("CONSUMER", "CREATE", stream, name, ">"),
+        _api("CONSUMER", "DURABLE", "CREATE", stream, name),
+        _api("CONSUMER", "INFO", stream, name),
+        _api("CONSUMER", "MSG", "NEXT", stream, name),
+        f"$JS.ACK.{stream}.{name}.>",
+    ]
+
+
+def _history(stream: str, name: str) -> list[str]:
+    """The named, unacked consumer that reads history once at start (then deleted)."""
+    return [
+        _api("CONSUMER", "CREATE", stream, name, ">"),
+        _api("CONSUMER", "MSG", "NEXT", stream, name),
+        _api("CONSUMER", "DELETE", stream, name),
+    ]
+
+
+def _kv(bucket: str, *, write: bool) -> list[str]:
+    """A key-value bucket: get, watch and list (ephemeral consumers of its stream, which
+    hold nothing but the bucket), and with ``write`` put, delete, create the bucket."""
+    stream = f"KV_{bucket}"
+    out = [
+        *_stream(stream, create=write),
+        _api("DIRECT", "GET", stream),
+        _api("DIRECT", "GET", stream, ">"),
+        _api("STREAM", "MSG", "GET", stream),
+        _api("CONSUMER", "CREATE", stream),
+        _api("CONSUMER", "CREATE", stream, ">"),
+        _api("CONSUMER", "INFO", stream, "*"),
+        _api("CONSUMER", "MSG", "NEXT", stream, "*"),
+        _api("CONSUMER", "DELETE", stream, "*"),
+        f"$JS.FC.{stream}.>",  # flow control replies of a watch
+    ]
+    return out + ([f"$KV.{bucket}.>"] if write else [])
+
+
+def permissions(role: str, subjects: Subjects, inbox: str, bot: str = "") -> Permissions:
+    """The permissions of one identity; ``inbox`` is its inbox prefix, ``bot`` its bot id."""
+    events, alerts = subjects.events_stream, subjects.alerts_stream
+    replies = (f"{inbox}.>",)
+    if role == "bot":
+        if not bot:
+            raise ValueError("a bot identity needs its bot id")
+        return Permissions((subjects.event(bot, ">"),), replies)
+    if role == "operator":
+        return Permissions(
+            (
+                subjects.sql,
+                f"{subjects.sql}.>",
+                *_stream(events, update=True),
+                _api("CONSUMER", "LIST", events),
+                _api("CONSUMER", "NAMES", events),
+                *_kv(subjects.alerts_bucket, write=True),
+                *_kv(subjects.fleet_bucket, write=True),
+            ),
+            (*replies, subjects.events_wildcard),
+        )
+    if role not in SERVICES:
+        raise ValueError(f"unknown role {role!r}: one of {', '.join(ROLES)}")
+    durable = subjects.durable(role)
+    publish = [*_stream(events, update=role == "store"), *_durable(events, durable)]
+    subscribe = list(replies)
+    responses = False
+    if role != "store":  # metrics and alerts read recent history at start
+        publish += _history(events, f"{durable}-history")
+    if role == "store":
+        publish += [*_stream(alerts), *_durable(alerts, subjects.durable("store-alerts"))]
+        subscribe += [subjects.sql, f"{subjects.sql}.>", "$JS.EVENT.ADVISORY.API"]
+        responses = True
+    elif role == "metrics":
+        publish += [*_kv(subjects.alerts_bucket, write=False)]
+        publish += [*_kv(subjects.fleet_bucket, write=False)]
+    else:  # alerts
+        publish += [*_stream(alerts), subjects.alerts_wildcard]
+        publish += [*_kv(subjects.alerts_bucket, write=True)]
+        publish += [*_kv(subjects.fleet_bucket, write=False)]
+    return Permissions(tuple(publish), tuple(subscribe), responses)
