@@ -13,6 +13,7 @@ from nats.js.errors import BucketNotFoundError, KeyNotFoundError
 from nats.js.kv import KeyValue
 
 from tradewire.consumers.alerts import FIRING_KEY
+from tradewire.consumers.console import Console, History
 from tradewire.consumers.runtime import (
     OPENMETRICS,
     TEXT,
@@ -61,6 +62,21 @@ class MetricsService(ConsumerService):
         self.exposition = Exposition(self.agg, self.profiles)
         self.seeded = 0
         self._alerts_kv: KeyValue | None = None
+        self.firing: list[AlertChange] = []  # as the alerts service last saved them
+        # The console at `/`: its charts' recent past, filled as events are folded in.
+        self.history = History(
+            points=config.console_history_points, step_s=config.console_history_step_s
+        )
+        self.console = Console(
+            self.agg,
+            self.history,
+            firing=self.firing_alerts,
+            nats=lambda: self.nc,
+            alerts_bucket=config.alerts_bucket,
+            bot_down_after_s=config.bot_down_after_s,
+            reports_dir=config.reports_dir,
+            silences=config.console_silences,
+        )
 
     # -- events ---------------------------------------------------------------------------
     def _decode(self, d: Delivery) -> Event:
@@ -85,7 +101,8 @@ class MetricsService(ConsumerService):
                 agg.families["pipeline_quarantined_total"].inc((exc.reason,))
                 continue
             try:
-                agg.apply(event, now)
+                if agg.apply(event, now):
+                    self.history.observe(event, now)
             except Exception:  # a bug here must not fail the batch, and so every bot's
                 log.exception("aggregating the event at stream seq %d failed", d.stream_seq)
                 agg.families["pipeline_quarantined_total"].inc(("aggregation_failed",))
@@ -95,7 +112,13 @@ class MetricsService(ConsumerService):
     async def seed(self) -> int:
         """Set gauges from the last message of every subject (bot and kind) in the stream."""
         assert self.nc is not None
-        return await read_history(self.nc, self.subjects, lambda ev: self.agg.apply(ev, seed=True))
+        now = time.time()
+
+        def seed(ev: Event) -> None:
+            if self.agg.apply(ev, seed=True):
+                self.history.observe(ev, now)
+
+        return await read_history(self.nc, self.subjects, seed)
 
     # -- HTTP -------------------------------------------------------------------------------
     async def _read_alerts(self) -> None:
@@ -105,11 +128,17 @@ class MetricsService(ConsumerService):
             if self._alerts_kv is None:
                 self._alerts_kv = await self.nc.jetstream().key_value(self.config.alerts_bucket)
             entry = await self._alerts_kv.get(FIRING_KEY)
-            self.agg.set_alerts(msgspec.json.decode(entry.value or b"[]", type=list[AlertChange]))
+            self.firing = msgspec.json.decode(entry.value or b"[]", type=list[AlertChange])
         except (BucketNotFoundError, KeyNotFoundError):
-            self.agg.set_alerts([])
+            self.firing = []
         except Exception as exc:  # keep the last known set; the scrape must still answer
             log.warning("reading firing alerts failed: %r", exc)
+        self.agg.set_alerts(self.firing)
+
+    async def firing_alerts(self) -> list[AlertChange]:
+        """The alerts firing now (read afresh when NATS is up), for the console."""
+        await self.before_scrape()
+        return self.firing
 
     async def before_scrape(self) -> None:
         if self.nc is not None and self.nc.is_connected:
@@ -167,11 +196,20 @@ class MetricsService(ConsumerService):
 
     # -- lifecycle --------------------------------------------------------------------------
     def routes(self) -> dict[str, Route]:
-        """``/metrics`` (every configured profile), ``/metrics/<profile>`` (one), JSON."""
+        """``/metrics`` (every configured profile), ``/metrics/<profile>`` (one), JSON,
+        and the console (``/``, ``/api/*``, ``/console/*``, ``/reports/*``)."""
         per_profile = {f"/metrics/{p.name}": self._profile_route(p.name) for p in self.profiles}
-        return {"/metrics": self._metrics, **per_profile, "/metrics.json": self._metrics_json}
+        return {
+            "/metrics": self._metrics,
+            **per_profile,
+            "/metrics.json": self._metrics_json,
+            **self.console.routes(),
+        }
 
     async def setup(self) -> None:
         assert self.nc is not None
         await ensure_events_stream(self.nc, self.subjects)
         self.seeded = await self.seed()
+
+    async def close(self) -> None:
+        await self.console.close()

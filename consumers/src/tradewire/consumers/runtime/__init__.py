@@ -16,7 +16,7 @@ from ._families import (
     per_label,
     scalar,
 )
-from ._health import Check, Health, HealthServer, Route, accepts_gzip
+from ._health import MAX_BODY, Check, Health, HealthServer, Request, Route, accepts_gzip
 from ._history import read_history
 from ._pipeline import PipelineMetrics
 from ._pull import Acks, BatchHandler, ConsumerSettings, PullConsumer
@@ -24,6 +24,7 @@ from ._service import OPENMETRICS, TEXT, ConsumerService, ServiceConfig
 
 __all__ = [
     "DEFAULT_BUCKETS",
+    "MAX_BODY",
     "OPENMETRICS",
     "SHARED",
     "TEXT",
@@ -47,6 +48,7 @@ __all__ = [
     "PipelineMetrics",
     "PullConsumer",
     "Registry",
+    "Request",
     "Route",
     "ServiceConfig",
     "accepts_gzip",

@@ -1,0 +1,20 @@
+"""The fleet console: a live page served by the metrics service at ``/`` (docs/console.md)."""
+
+from ._console import MAX_SILENCE_S, Console, SilenceForm
+from ._fleet import COLUMNS, alerts_view, bot_status, bot_view, fleet_rows
+from ._history import BotHistory, History
+from ._reports import Reports
+
+__all__ = [
+    "COLUMNS",
+    "MAX_SILENCE_S",
+    "BotHistory",
+    "Console",
+    "History",
+    "Reports",
+    "SilenceForm",
+    "alerts_view",
+    "bot_status",
+    "bot_view",
+    "fleet_rows",
+]
