@@ -65,7 +65,7 @@ _EPILOG_TAIL = """example:
   tradewire tail --nats-url nats://127.0.0.1:4222 --bot sim-bot-1 --kind order"""
 _EPILOG_SCHEMA = """example:
   tradewire schema export -o tradewire-events.schema.json"""
-_EPILOG_DEMO = """examples:
+_EPILOG_DEMO = """example:
   tradewire demo                         # until Ctrl-C; open the console URL it prints first
   tradewire demo --bots 20 --duration 120 --scenario incidents --console-port 8280
 on Ctrl-C (or after --duration) it checks that every event is in the stream and in DuckDB

@@ -2,12 +2,13 @@
 
 from ._console import MAX_SILENCE_S, Console, SilenceForm
 from ._fleet import COLUMNS, alerts_view, bot_status, bot_view, fleet_rows
-from ._history import BotHistory, History
+from ._history import SERIES, BotHistory, History
 from ._reports import Reports
 
 __all__ = [
     "COLUMNS",
     "MAX_SILENCE_S",
+    "SERIES",
     "BotHistory",
     "Console",
     "History",
