@@ -5,6 +5,9 @@
 
 (() => {
   const POLL_MS = 1000;
+  // Rows in the table at once: past a few hundred, laying the table out again at each
+  // update costs more than the update (measured in benchmarks/console.py).
+  const PAGE_ROWS = 200;
   const STALE_AFTER_MS = 5000;
   const COLORS = ["#1d5fbf", "#c62828", "#1a7f37", "#7b3fb4"];
   const STATUS_ORDER = { down: 0, late: 1, unknown: 2, up: 3 };
@@ -29,6 +32,7 @@
     bot: null, // the bot whose view is open
     rows: new Map(), // bot -> { tr, cells: {col: td}, text: {col: string}, row }
     order: [],
+    page: 0,
     openForm: null, // "rule|bot" of the silence form being filled in
     lastOk: 0,
   };
@@ -90,44 +94,62 @@
   }
 
   // -- the fleet table ----------------------------------------------------------------
+  // Each column: the value it shows (compared with the last one shown: a cell is
+  // rebuilt only when that changes), and how to draw it. A heartbeat age ticks every
+  // second for every bot, so it is shown in the cell only when the bot is not up
+  // (and as the cell's tooltip always): 1,000 cells re-laid out per second otherwise.
   const CELLS = {
-    bot: (r) => ({ text: r.bot, node: el("a", { href: "#bot/" + encodeURIComponent(r.bot), text: r.bot }) }),
-    status: (r) => {
-      const text = r.status + " " + fmtAge(r.heartbeat_age_s);
-      return {
-        text,
-        node: el("span", {}, el("span", { class: "badge s-" + r.status, text: r.status }),
-          el("span", { class: "age", text: fmtAge(r.heartbeat_age_s) })),
-      };
+    bot: {
+      key: (r) => r.bot,
+      draw: (td, r) => td.replaceChildren(el("a", { href: "#bot/" + encodeURIComponent(r.bot), text: r.bot })),
     },
-    equity: (r) => ({ text: fmtMoney(r.equity) }),
-    day_pnl: (r) => ({ text: fmtSigned(r.day_pnl), cls: r.day_pnl > 0 ? "pos" : r.day_pnl < 0 ? "neg" : "" }),
-    drawdown_pct: (r) => ({ text: fmtPct(r.drawdown_pct) }),
-    breaker: (r) => ({
-      text: r.breaker || "\u2013",
-      node: r.breaker ? el("span", { class: "badge b-" + r.breaker, text: r.breaker }) : null,
-    }),
-    open_orders: (r) => ({ text: fmtInt(r.open_orders) }),
-    lost_events: (r) => ({ text: fmtInt(r.lost_events), cls: r.lost_events > 0 ? "neg" : "" }),
-    alerts: (r) => {
-      const text = r.alerts.map((a) => a.join(":")).join(" ");
-      const node = el("span");
-      // One badge per rule (a rule firing per symbol counts its instances), the most
-      // severe first, as the server sorted them.
-      const byRule = new Map();
-      for (const [rule, severity, silenced] of r.alerts) {
-        const g = byRule.get(rule);
-        if (g) { g.n += 1; g.silenced = g.silenced && silenced; }
-        else byRule.set(rule, { severity, silenced, n: 1 });
-      }
-      for (const [rule, g] of byRule) {
-        node.append(el("span", {
+    status: {
+      key: (r) => (r.status === "up" ? "up" : r.status + " " + fmtAge(r.heartbeat_age_s)),
+      draw: (td, r) => {
+        td.dataset.status = r.status;
+        td.replaceChildren(el("span", { class: "badge s-" + r.status, text: r.status }));
+        if (r.status !== "up") td.append(el("span", { class: "age", text: fmtAge(r.heartbeat_age_s) }));
+      },
+    },
+    equity: { key: (r) => r.equity, draw: (td, r) => (td.textContent = fmtMoney(r.equity)) },
+    day_pnl: {
+      key: (r) => r.day_pnl,
+      draw: (td, r) => {
+        td.textContent = fmtSigned(r.day_pnl);
+        td.className = "num " + (r.day_pnl > 0 ? "pos" : r.day_pnl < 0 ? "neg" : "");
+      },
+    },
+    drawdown_pct: { key: (r) => r.drawdown_pct, draw: (td, r) => (td.textContent = fmtPct(r.drawdown_pct)) },
+    breaker: {
+      key: (r) => r.breaker,
+      draw: (td, r) => td.replaceChildren(
+        r.breaker ? el("span", { class: "badge b-" + r.breaker, text: r.breaker }) : "\u2013"),
+    },
+    open_orders: { key: (r) => r.open_orders, draw: (td, r) => (td.textContent = fmtInt(r.open_orders)) },
+    lost_events: {
+      key: (r) => r.lost_events,
+      draw: (td, r) => {
+        td.textContent = fmtInt(r.lost_events);
+        td.className = "num " + (r.lost_events > 0 ? "neg" : "");
+      },
+    },
+    alerts: {
+      key: (r) => JSON.stringify(r.alerts),
+      draw: (td, r) => {
+        // One badge per rule (a rule firing per symbol counts its instances), the most
+        // severe first, as the server sorted them.
+        const byRule = new Map();
+        for (const [rule, severity, silenced] of r.alerts) {
+          const g = byRule.get(rule);
+          if (g) { g.n += 1; g.silenced = g.silenced && silenced; }
+          else byRule.set(rule, { severity, silenced, n: 1 });
+        }
+        td.replaceChildren(...[...byRule].map(([rule, g]) => el("span", {
           class: "badge sev-" + g.severity + (g.silenced ? " silenced" : ""),
           title: g.severity + (g.silenced ? ", silenced" : "") + (g.n > 1 ? ", " + g.n + " instances" : ""),
           text: g.n > 1 ? rule + " \u00d7" + g.n : rule,
-        }));
-      }
-      return { text, node };
+        })));
+      },
     },
   };
   const NUMERIC = new Set(["equity", "day_pnl", "drawdown_pct", "open_orders", "lost_events"]);
@@ -135,7 +157,7 @@
 
   function sortKey(r, col) {
     switch (col) {
-      case "status": return [STATUS_ORDER[r.status] ?? 9, -(r.heartbeat_age_s ?? 0)];
+      case "status": return [STATUS_ORDER[r.status] ?? 9]; // then by bot: a stable order
       case "breaker": return [BREAKER_ORDER[r.breaker] ?? 9];
       case "alerts": return [r.alerts.length ? SEVERITY_ORDER[r.alerts[0][1]] ?? 9 : 9, -r.alerts.length];
       default: return [r[col]];
@@ -175,7 +197,7 @@
       cells[col] = td;
       tr.append(td);
     }
-    return { tr, cells, text: {}, row: null };
+    return { tr, cells, shown: {}, row: null };
   }
 
   function renderFleet() {
@@ -193,17 +215,17 @@
       }
       entry.row = r;
       for (const col of TABLE_COLS) {
+        const spec = CELLS[col];
+        const key = spec.key(r);
+        if (entry.shown[col] === key) continue;
+        entry.shown[col] = key;
         const td = entry.cells[col];
-        const value = col === "status" ? r.heartbeat_age_s : r[col];
-        const raw = JSON.stringify(value === undefined ? null : value);
-        if (td.dataset.value !== raw) td.dataset.value = raw;
-        const out = CELLS[col](r);
-        if (entry.text[col] === out.text) continue;
-        entry.text[col] = out.text;
-        td.replaceChildren(out.node || out.text);
-        if (col === "status") td.dataset.status = r.status;
-        if (out.cls !== undefined) td.className = (NUMERIC.has(col) ? "num " : "") + out.cls;
+        // What the cell stands for, exactly as /api/fleet sent it (tests compare it).
+        td.dataset.value = col === "status" ? r.status : JSON.stringify(r[col] ?? null);
+        spec.draw(td, r);
       }
+      const tip = "heartbeat " + fmtAge(r.heartbeat_age_s) + " ago";
+      if (entry.cells.status.title !== tip) entry.cells.status.title = tip;
     }
     for (const [bot, entry] of state.rows) {
       if (!seen.has(bot)) {
@@ -212,18 +234,28 @@
       }
     }
     const words = state.filter.toLowerCase().split(/\s+/).filter(Boolean);
-    const visible = rows.filter((r) => matches(r, words)).sort(compare).map((r) => r.bot);
+    const matching = rows.filter((r) => matches(r, words)).sort(compare).map((r) => r.bot);
+    const pages = Math.max(1, Math.ceil(matching.length / PAGE_ROWS));
+    state.page = Math.min(state.page, pages - 1);
+    const first = state.page * PAGE_ROWS;
+    const visible = matching.slice(first, first + PAGE_ROWS);
     const same = visible.length === state.order.length && visible.every((b, i) => b === state.order[i]);
     if (!same) {
       const frag = document.createDocumentFragment();
       for (const bot of visible) frag.append(state.rows.get(bot).tr);
-      tbody.replaceChildren(frag); // rows filtered out are simply not in the table
+      tbody.replaceChildren(frag); // rows filtered out, or on other pages, are not in it
       state.order = visible;
     }
-    $("shown").textContent = visible.length === rows.length
-      ? rows.length + " bots" : visible.length + " of " + rows.length + " bots";
+    const of = matching.length === rows.length ? "" : " (" + rows.length + " in all)";
+    $("shown").textContent = matching.length > PAGE_ROWS
+      ? (first + 1) + "\u2013" + (first + visible.length) + " of " + matching.length + " bots" + of
+      : matching.length + " bots" + of;
+    $("pager").hidden = pages < 2;
+    $("prev").disabled = state.page === 0;
+    $("next").disabled = state.page >= pages - 1;
     $("empty").hidden = rows.length > 0;
     renderSummary(rows);
+    void tbody.offsetHeight; // the layout this update costs is part of its time
     const ms = performance.now() - t0;
     stats.renders += 1;
     stats.lastRenderMs = ms;
@@ -249,6 +281,7 @@
         const col = th.dataset.col;
         state.sort = state.sort.col === col ? { col, dir: -state.sort.dir } : { col, dir: 1 };
         state.order = [];
+        state.page = 0;
         markSort();
         if (state.fleet) renderFleet();
       });
@@ -379,9 +412,13 @@
     return li;
   }
 
+  let alertsShown = "";
   function renderAlerts() {
     const { firing, silences } = state.fleet.alerts;
+    const key = JSON.stringify([state.fleet.alerts, state.fleet.silences, state.openForm]);
+    if (key === alertsShown) return; // nothing changed: leave the panel as it is
     const typing = state.openForm && document.activeElement && document.activeElement.form;
+    alertsShown = typing ? "" : key; // while typing, the list waits: draw it next time
     if (!typing) {
       // Rebuilt whole: a few dozen items at most in practice, and never while the
       // operator is typing a comment into a silence form.
@@ -558,13 +595,21 @@
     $("filter").addEventListener("input", (ev) => {
       state.filter = ev.target.value;
       state.order = [];
+      state.page = 0;
       if (state.fleet) renderFleet();
     });
     $("problems").addEventListener("change", (ev) => {
       state.problems = ev.target.checked;
       state.order = [];
+      state.page = 0;
       if (state.fleet) renderFleet();
     });
+    for (const [id, step] of [["prev", -1], ["next", 1]]) {
+      $(id).addEventListener("click", () => {
+        state.page = Math.max(0, state.page + step);
+        if (state.fleet) renderFleet();
+      });
+    }
     window.addEventListener("hashchange", () => {
       route();
       clearTimeout(timer);
