@@ -120,9 +120,8 @@ async def server_side(console: Console, rounds: int) -> tuple[list[tuple[str, st
 
 
 async def browser_side(
-    console: Console, models: list[BotModel], bots: int
+    console: Console, models: list[BotModel], bots: int, chromium: str
 ) -> list[tuple[str, str]]:
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
     from playwright.async_api import async_playwright
 
     server = await HealthServer(Health(), extra=console.routes()).start()
@@ -150,11 +149,8 @@ async def browser_side(
             page = await browser.new_page(viewport={"width": 1400, "height": 900})
             t0 = time.perf_counter()
             await page.goto(f"http://127.0.0.1:{server.port}/")
-            # The table shows a page of rows at a time; the page holds every bot's.
-            js = (
-                f"window.tradewireConsole.renders > 0 && document.getElementById('shown')"
-                f".textContent.includes('of {bots} bots')"
-            )
+            # The table shows a page of 200 rows at a time (console.js PAGE_ROWS).
+            js = f"document.querySelectorAll('#fleet tbody tr').length === {min(bots, 200)}"
             deadline = time.monotonic() + 60
             while not await page.evaluate(js):
                 if time.monotonic() > deadline:
@@ -247,8 +243,13 @@ async def main() -> int:
     ]
     server_rows, _ = await server_side(console, args.rounds)
     rows += server_rows
-    if not args.no_browser:
-        rows += await browser_side(console, models, args.bots)
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if args.no_browser:
+        pass
+    elif not Path(chromium).exists():
+        print("no chromium: the page's numbers are left out (apt-get install chromium)")
+    else:
+        rows += await browser_side(console, models, args.bots, chromium)
     print(table(rows, ("what", "value")))
     return 0
 

@@ -15,6 +15,7 @@ SCRIPTS = [
     "metrics_ingest.py",
     "metrics_scrape.py",
     "alert_latency.py",
+    "console.py",
 ]
 
 

@@ -275,6 +275,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--metric-prefix",
         help="prefix of the tradewire profile's names (default tradewire)",
     )
+    m.add_argument(
+        "--reports-dir",
+        help="daily reports directory the console at / links to and serves read-only "
+        "(where `tradewire report daily --output-dir` writes; default: none)",
+    )
 
     p = _command(sub, "report", "reports from the store", _EPILOG_REPORT)
     report_sub = p.add_subparsers(dest="report", required=True)
