@@ -1,7 +1,7 @@
 """The fleet console: a live page served by the metrics service at ``/`` (docs/console.md)."""
 
 from ._console import MAX_SILENCE_S, Console, SilenceForm
-from ._fleet import COLUMNS, alerts_view, bot_status, bot_view, fleet_rows
+from ._fleet import COLUMNS, FleetView, bot_status
 from ._history import SERIES, BotHistory, History
 from ._reports import Reports
 
@@ -11,11 +11,9 @@ __all__ = [
     "SERIES",
     "BotHistory",
     "Console",
+    "FleetView",
     "History",
     "Reports",
     "SilenceForm",
-    "alerts_view",
     "bot_status",
-    "bot_view",
-    "fleet_rows",
 ]

@@ -39,7 +39,7 @@ from tradewire.consumers.alerts._silences import SilenceWatch
 from tradewire.consumers.runtime import Request, Route
 from tradewire.schemas import BOT_ID_PATTERN, AlertChange
 
-from ._fleet import COLUMNS, alerts_view, bot_view, fleet_rows
+from ._fleet import COLUMNS, FleetView
 from ._history import History
 from ._reports import Reports
 
@@ -206,28 +206,29 @@ class Console:
             return _error(404, "no such file")
         return 200, asset[0], asset[1]
 
-    async def _state(self) -> tuple[float, list[AlertChange], list[Silence]]:
+    async def _view(self) -> FleetView:
+        """The fleet now: values, the alerts firing, the silences."""
         firing = await self.firing()
         silences = await self._silences()
         self.history.keep_only(self.agg.bots)
-        return time.time(), firing, silences
+        return FleetView(
+            self.agg,
+            self.history,
+            firing=firing,
+            silences=silences,
+            now=time.time(),
+            down_after_s=self.bot_down_after_s,
+        )
 
     async def _fleet(self, req: dict[str, str]) -> tuple[int, str, bytes]:
-        now, firing, silences = await self._state()
+        view = await self._view()
         return _json(
             200,
             {
-                "ts": now,
+                "ts": view.now,
                 "columns": COLUMNS,
-                "rows": fleet_rows(
-                    self.agg,
-                    self.history,
-                    firing=firing,
-                    silences=silences,
-                    now=now,
-                    down_after_s=self.bot_down_after_s,
-                ),
-                "alerts": alerts_view(firing, silences, now),
+                "rows": view.rows(),
+                "alerts": view.alerts(),
                 "bot_down_after_s": self.bot_down_after_s,
                 "reports": "/reports/" if self.reports is not None else None,
                 "silences": {
@@ -242,19 +243,11 @@ class Console:
         bot = req.query.get("bot", "")
         if not _BOT.match(bot):
             return _error(400, "give ?bot=<bot id>")
-        now, firing, silences = await self._state()
-        view = bot_view(
-            self.agg,
-            self.history,
-            bot,
-            firing=firing,
-            silences=silences,
-            now=now,
-            down_after_s=self.bot_down_after_s,
-        )
-        if view is None:
+        view = await self._view()
+        data = view.bot(bot)
+        if data is None:
             return _error(404, f"no bot {bot!r} in this metrics service")
-        return _json(200, {"ts": now, "columns": COLUMNS, **view})
+        return _json(200, {"ts": view.now, "columns": COLUMNS, **data})
 
     # -- silences -------------------------------------------------------------------------
     async def _writable(self, req: Request) -> tuple[KeyValue | None, tuple[int, str, bytes]]:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # the metrics service imports this package: no import cycle a
     from tradewire.consumers.alerts import Silence
     from tradewire.consumers.metrics import Aggregator
 
-__all__ = ["COLUMNS", "alerts_view", "bot_status", "bot_view", "fleet_rows"]
+__all__ = ["COLUMNS", "FleetView", "bot_status"]
 
 # One row of the fleet table; /api/fleet sends rows as lists in this order.
 COLUMNS = (
@@ -70,8 +70,9 @@ def _alerts_by_bot(
     return out
 
 
-class _Table:
-    """The per-bot lookups one table needs, computed once for all its rows."""
+class FleetView:
+    """The fleet as the console shows it at ``now``: the aggregation's values, the alerts
+    firing and the silences. The per-bot lookups are computed once for all rows."""
 
     def __init__(
         self,
@@ -83,17 +84,19 @@ class _Table:
         now: float,
         down_after_s: float,
     ) -> None:
-        self.history, self.down_after_s = history, down_after_s
+        self.agg, self.history, self.now, self.down_after_s = agg, history, now, down_after_s
+        self.firing, self.silences = firing, silences
         self.ages = _by_bot(agg, "heartbeat_age_seconds", now)
         self.open_orders = _by_bot(agg, "open_orders", now)
         self.lost = _by_bot(agg, "pipeline_lost_events", now)
         f = agg.families
         self.equity, self.drawdown = f["equity_dollars"].values, f["drawdown_pct"].values
         self.breaker = f["circuit_breaker_state"].values
-        self.alerts = _alerts_by_bot(firing, silences, now)
+        self.bot_alerts = _alerts_by_bot(firing, silences, now)
         self.today = now // _DAY
 
     def row(self, bot: str) -> list[Any]:
+        """One bot's row, in :data:`COLUMNS` order."""
         key = (bot,)
         age = self.ages.get(bot)
         h = self.history.bots.get(bot)
@@ -109,101 +112,73 @@ class _Table:
             None if state is None else _BREAKER.get(state, str(state)),
             self.open_orders.get(bot),
             self.lost.get(bot, 0.0),
-            self.alerts.get(bot, []),
+            self.bot_alerts.get(bot, []),
         ]
 
+    def rows(self) -> list[list[Any]]:
+        """One row per bot the aggregation knows, sorted by bot."""
+        return [self.row(bot) for bot in sorted(self.agg.bots)]
 
-def fleet_rows(
-    agg: Aggregator,
-    history: History,
-    *,
-    firing: list[AlertChange],
-    silences: list[Silence],
-    now: float,
-    down_after_s: float,
-) -> list[list[Any]]:
-    """One row per bot the aggregation knows, in :data:`COLUMNS` order, sorted by bot."""
-    table = _Table(
-        agg, history, firing=firing, silences=silences, now=now, down_after_s=down_after_s
-    )
-    return [table.row(bot) for bot in sorted(agg.bots)]
-
-
-def alerts_view(
-    firing: list[AlertChange], silences: list[Silence], now: float
-) -> dict[str, list[dict[str, Any]]]:
-    """Firing alerts (most severe first; each says which silence holds it, if one does),
-    and the silences that have not ended."""
-    alerts = []
-    for a in sorted(firing, key=lambda a: (_SEVERITY.get(a.severity, 3), a.rule, a.bot)):
-        s = _silenced_by(a, silences, now)
-        alerts.append(
+    def alerts(self) -> dict[str, list[dict[str, Any]]]:
+        """Firing alerts (most severe first; each says which silence holds it, if one
+        does), and the silences that have not ended."""
+        now, silences = self.now, self.silences
+        alerts = []
+        for a in sorted(self.firing, key=lambda a: (_SEVERITY.get(a.severity, 3), a.rule, a.bot)):
+            s = _silenced_by(a, silences, now)
+            alerts.append(
+                {
+                    "rule": a.rule,
+                    "bot": a.bot,
+                    "severity": a.severity,
+                    "labels": a.labels,
+                    "value": _num(a.value),
+                    "threshold": _num(a.threshold),
+                    "since": a.active_since or a.ts,
+                    "summary": a.summary,
+                    "runbook": a.runbook,
+                    "silenced_by": s.id if s else None,
+                    "silenced_until": s.ends_at if s else None,
+                }
+            )
+        live = [
             {
-                "rule": a.rule,
-                "bot": a.bot,
-                "severity": a.severity,
-                "labels": a.labels,
-                "value": _num(a.value),
-                "threshold": _num(a.threshold),
-                "since": a.active_since or a.ts,
-                "summary": a.summary,
-                "runbook": a.runbook,
-                "silenced_by": s.id if s else None,
-                "silenced_until": s.ends_at if s else None,
+                "id": s.id,
+                "rule": s.rule,
+                "bot": s.bot,
+                "labels": s.labels,
+                "starts_at": s.starts_at,
+                "ends_at": s.ends_at,
+                "comment": s.comment,
+                "created_by": s.created_by,
+                "state": "active" if s.active(now) else "pending",
             }
-        )
-    live = [
-        {
-            "id": s.id,
-            "rule": s.rule,
-            "bot": s.bot,
-            "labels": s.labels,
-            "starts_at": s.starts_at,
-            "ends_at": s.ends_at,
-            "comment": s.comment,
-            "created_by": s.created_by,
-            "state": "active" if s.active(now) else "pending",
+            for s in sorted(silences, key=lambda s: s.ends_at)
+            if s.ends_at > now
+        ]
+        return {"firing": alerts, "silences": live}
+
+    def bot(self, bot: str) -> dict[str, Any] | None:
+        """One bot: its row, chart series, recent orders and errors, alerts and
+        positions; None when the aggregation does not know the bot."""
+        if bot not in self.agg.bots:
+            return None
+        h = self.history.bots.get(bot)
+        day = h.day_pnl(self.today) if h is not None else None
+        return {
+            "bot": bot,
+            "row": self.row(bot),
+            "day_pnl_since": day[1] if day else None,
+            "step_s": self.history.step_s,
+            "series": h.series(self.history.step_s) if h is not None else {},
+            "orders": [
+                dict(zip(_ORDER_FIELDS, o, strict=True))
+                for o in reversed(h.orders if h is not None else ())
+            ],
+            "errors": [
+                dict(zip(_ERROR_FIELDS, e, strict=True))
+                for e in reversed(h.errors if h is not None else ())
+            ],
+            "alerts": [a for a in self.alerts()["firing"] if a["bot"] == bot],
+            "positions": self.agg.latest_account.get(bot, {}).get("positions", []),
         }
-        for s in sorted(silences, key=lambda s: s.ends_at)
-        if s.ends_at > now
-    ]
-    return {"firing": alerts, "silences": live}
-
-
-def bot_view(
-    agg: Aggregator,
-    history: History,
-    bot: str,
-    *,
-    firing: list[AlertChange],
-    silences: list[Silence],
-    now: float,
-    down_after_s: float,
-) -> dict[str, Any] | None:
-    """One bot: its table row, chart series, recent orders and errors, alerts and
-    positions; None when the aggregation does not know the bot."""
-    if bot not in agg.bots:
-        return None
-    row = _Table(
-        agg, history, firing=firing, silences=silences, now=now, down_after_s=down_after_s
-    ).row(bot)
-    h = history.bots.get(bot)
-    account = agg.latest_account.get(bot, {})
-    day = h.day_pnl(now // _DAY) if h is not None else None
-    return {
-        "bot": bot,
-        "row": row,
-        "day_pnl_since": day[1] if day else None,
-        "step_s": history.step_s,
-        "series": h.series(history.step_s) if h is not None else {},
-        "orders": [
-            dict(zip(_ORDER_FIELDS, o, strict=True))
-            for o in reversed(h.orders if h is not None else ())
-        ],
-        "errors": [
-            dict(zip(_ERROR_FIELDS, e, strict=True))
-            for e in reversed(h.errors if h is not None else ())
-        ],
-        "alerts": [a for a in alerts_view(firing, silences, now)["firing"] if a["bot"] == bot],
-        "positions": account.get("positions", []),
-    }

@@ -154,21 +154,20 @@ class History:
             d = h.data
             d[i + _EQ_TS], d[i + _EQUITY], d[i + _PNL] = ts, ev.equity, pnl
 
-    def _cycle(self, h: BotHistory, ev: Cycle, ts: float) -> None:
+    def _latency(self, h: BotHistory, ts: float, first: int, seconds: float) -> None:
+        """Add to the sum, count and max that start at slot offset ``first``."""
         i = h.slot(ts, self.step_s)
         if i is not None:
-            d = h.data
-            d[i + _C_SUM] += ev.duration_s
-            d[i + _C_N] += 1
-            d[i + _C_MAX] = max(d[i + _C_MAX], ev.duration_s)
+            d, i = h.data, i + first
+            d[i] += seconds
+            d[i + 1] += 1
+            d[i + 2] = max(d[i + 2], seconds)
+
+    def _cycle(self, h: BotHistory, ev: Cycle, ts: float) -> None:
+        self._latency(h, ts, _C_SUM, ev.duration_s)
 
     def _broker_call(self, h: BotHistory, ev: BrokerCall, ts: float) -> None:
-        i = h.slot(ts, self.step_s)
-        if i is not None:
-            d = h.data
-            d[i + _B_SUM] += ev.latency_s
-            d[i + _B_N] += 1
-            d[i + _B_MAX] = max(d[i + _B_MAX], ev.latency_s)
+        self._latency(h, ts, _B_SUM, ev.latency_s)
 
     def _order(self, h: BotHistory, ev: Order, ts: float) -> None:
         h.orders.append(
