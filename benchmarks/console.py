@@ -54,9 +54,11 @@ def fleet(bots: int, cycles: int) -> tuple[Aggregator, History, list[BotModel]]:
     agg, history = Aggregator(), History()
     models = [BotModel(f"bot-{b:04d}", 1) for b in range(bots)]
     for b, m in enumerate(models):
+        seq = 0
         for c in range(cycles):
             ts = NOW - 600 + 600 * c / cycles
-            for seq, ev in enumerate(m.cycle(), c * 100):
+            for ev in m.cycle():
+                seq += 1  # no gaps: a healthy fleet loses nothing
                 ev.bot, ev.run, ev.seq, ev.ts, ev.id = m.bot, f"r{b}", seq, ts, f"r{b}-{seq}"
                 if agg.apply(ev, NOW):
                     history.observe(ev, NOW)
@@ -120,7 +122,7 @@ async def server_side(console: Console, rounds: int) -> tuple[list[tuple[str, st
 
 
 async def browser_side(
-    console: Console, models: list[BotModel], bots: int, chromium: str
+    console: Console, models: list[BotModel], bots: int, chromium: str, shots: Path | None
 ) -> list[tuple[str, str]]:
     from playwright.async_api import async_playwright
 
@@ -130,13 +132,14 @@ async def browser_side(
     async def churn() -> None:
         """Keep the fleet moving: a cycle of 50 random bots every 100 ms."""
         rng = random.Random(7)
-        seq = 10**6
+        seqs = dict.fromkeys((m.bot for m in models), 0)
         while not stop.is_set():
             now = time.time()
             for m in rng.sample(models, min(50, len(models))):
                 for ev in m.cycle():
-                    seq += 1
-                    ev.bot, ev.run, ev.seq, ev.ts, ev.id = m.bot, "churn", seq, now, f"c{seq}"
+                    seqs[m.bot] = seq = seqs[m.bot] + 1
+                    ev.bot, ev.run, ev.seq, ev.ts = m.bot, f"churn-{m.bot}", seq, now
+                    ev.id = f"{ev.run}-{seq}"
                     if console.agg.apply(ev, now):
                         console.history.observe(ev, now)
             await asyncio.sleep(0.1)
@@ -165,10 +168,15 @@ async def browser_side(
             await page.click('th[data-col="equity"]')
             sort_ms = (time.perf_counter() - t0) * 1000
             sort_render = await page.evaluate("window.tradewireConsole.lastRenderMs")
+            if shots:
+                await page.screenshot(path=str(shots / "console-1000-bots.png"))
             await page.fill("#filter", "bot-00")
             filter_render = await page.evaluate("window.tradewireConsole.lastRenderMs")
             await page.goto(f"http://127.0.0.1:{server.port}/#bot/bot-0001")
             await page.wait_for_selector("#chart-equity polyline")
+            if shots:
+                await page.wait_for_timeout(1500)
+                await page.screenshot(path=str(shots / "console-bot-0001.png"), full_page=True)
             await browser.close()
         rows = [
             ("page: navigation until the table is drawn (ms)", f"{first * 1000:.0f}"),
@@ -196,6 +204,7 @@ async def main() -> int:
     p.add_argument("--cycles", type=int, default=150, help="simulated cycles per bot")
     p.add_argument("--rounds", type=int, default=20)
     p.add_argument("--no-browser", action="store_true")
+    p.add_argument("--screenshot", type=Path, help="save the fleet page and a bot's page here")
     args = p.parse_args()
 
     tracemalloc.start()
@@ -249,7 +258,7 @@ async def main() -> int:
     elif not Path(chromium).exists():
         print("no chromium: the page's numbers are left out (apt-get install chromium)")
     else:
-        rows += await browser_side(console, models, args.bots, chromium)
+        rows += await browser_side(console, models, args.bots, chromium, args.screenshot)
     print(table(rows, ("what", "value")))
     return 0
 
