@@ -23,8 +23,11 @@ from tradewire.schemas import Envelope
 class Console:
     """The running services, and the console's HTTP API as a test calls it."""
 
-    def __init__(self, url: str, metrics: MetricsService, alerts: AlertsService | None) -> None:
+    def __init__(
+        self, url: str, metrics: MetricsService, alerts: AlertsService | None, tmp: Path
+    ) -> None:
         self.url = url
+        self.tmp = tmp  # the test's: publishers keep their outboxes there
         self.metrics = metrics
         self.alerts = alerts
         assert metrics.http is not None
@@ -67,7 +70,7 @@ class Console:
     async def emit(self, bot: str, *events: Envelope) -> None:
         """Publish events as ``bot`` and wait for their acks."""
         config = PublisherConfig(url=self.url, heartbeat_interval_s=0, lifecycle_events=False)
-        async with Publisher(bot, config) as pub:
+        async with Publisher(bot, config, outbox_dir=self.tmp / "outbox" / bot) as pub:
             for ev in events:
                 pub.emit(ev)
             await pub.flush(10.0)
@@ -90,7 +93,7 @@ async def _start(
     )
     metrics_task = await metrics.start(20)
     try:
-        yield Console(url, metrics, alerts_service)
+        yield Console(url, metrics, alerts_service, tmp_path)
     finally:
         metrics.stop()
         if alerts_service is not None:
