@@ -11,6 +11,7 @@ PACKAGES = [
     "tradewire.schemas",
     "tradewire.publisher",
     "tradewire.consumers.simulate",
+    "tradewire.consumers.console",
     "tradewire.consumers.embedded",
     "tradewire.consumers.tail",
     "tradewire.consumers.cli",

@@ -310,7 +310,8 @@ def test_renderings(report: DailyReport) -> None:
     assert "Daily Trading Report - 2026-11-20" in text
     assert "realized $12.00" in text and "liveness GREEN" in text
     page = render_html(report)
-    assert page.startswith("<!doctype html>") and page.count("<svg") == 4
+    # equity, drawdown, the breaker (bot a opened it), PnL by symbol, broker latency
+    assert page.startswith("<!doctype html>") and page.count("<svg") == 5
     assert "<script" not in page and "http" not in page.split("</style>")[1]  # self-contained
 
 

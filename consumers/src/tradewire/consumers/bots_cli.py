@@ -15,7 +15,7 @@ from nats.js.errors import BucketNotFoundError, KeyNotFoundError
 
 from tradewire.schemas import Subjects
 
-from ._nats import add_auth_arguments, configured_url, connect_client
+from ._nats import configured_url, connect_client
 from .alerts import AlertsConfig
 from .alerts._engine import BotState
 from .alerts._state import BOT_PREFIX
@@ -53,7 +53,6 @@ def add_bots_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     for q in (ls, r):
         q.add_argument("--nats-url", help="NATS server URL (default $TRADEWIRE_NATS_URL)")
-        add_auth_arguments(q)
         q.add_argument("--root", default="tradewire", help="subject root (default tradewire)")
         q.add_argument(
             "--bucket", default=_BUCKET, help=f"the alerts service's bucket (default {_BUCKET})"

@@ -79,7 +79,10 @@ _EPILOG_TAIL = """example:
 _EPILOG_SCHEMA = """example:
   tradewire schema export -o tradewire-events.schema.json"""
 _EPILOG_DEMO = """example:
-  tradewire demo --bots 5 --duration 20"""
+  tradewire demo                         # until Ctrl-C; open the console URL it prints first
+  tradewire demo --bots 20 --duration 120 --scenario incidents --console-port 8280
+on Ctrl-C (or after --duration) it checks that every event is in the stream and in DuckDB
+exactly once and writes the daily report to <out-dir>/reports."""
 _EPILOG_REPORT = """example:
   tradewire report daily --db fleet.duckdb                       # the last 24 h
   tradewire report daily --date 2026-11-20 --nats-url nats://127.0.0.1:4222   # that day (UTC)
@@ -246,7 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
     e = schema_sub.add_parser("export", help="write the JSON Schema of all events")
     e.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
 
-    p = _command(sub, "demo", "embedded NATS + store + simulated fleet + live view", _EPILOG_DEMO)
+    p = _command(
+        sub, "demo", "embedded NATS + the services + a simulated fleet + the console", _EPILOG_DEMO
+    )
     p.add_argument(
         "--nats-url",
         help="NATS server URL (default: $TRADEWIRE_NATS_URL, "
@@ -257,12 +262,18 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"subject root (default {DEFAULT_ROOT} on the embedded server, "
         f"{DEMO_ROOT} on a configured one, so simulated bots never join a real fleet)",
     )
-    _add_fleet(p, duration=20.0)
+    _add_fleet(p, duration=0.0)
     p.add_argument(
         "--out-dir",
         type=Path,
         default=Path("tradewire-demo"),
-        help="where the DuckDB file is kept (default ./tradewire-demo)",
+        help="where the DuckDB file and the reports are kept (default ./tradewire-demo)",
+    )
+    p.add_argument(
+        "--console-port",
+        type=int,
+        default=0,
+        help="port of the console and the metrics endpoints (default 0: a free port)",
     )
 
     p = _command(sub, "serve", "run a consumer service", _EPILOG_SERVE)
@@ -293,6 +304,11 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument(
         "--metric-prefix",
         help="prefix of the tradewire profile's names (default tradewire)",
+    )
+    m.add_argument(
+        "--reports-dir",
+        help="daily reports directory the console at / links to and serves read-only "
+        "(where `tradewire report daily --output-dir` writes; default: none)",
     )
 
     p = _command(sub, "report", "reports from the store", _EPILOG_REPORT)
@@ -559,9 +575,20 @@ def _run(args: argparse.Namespace) -> int:
             return 3 if note else 0
         if not args.root:
             subjects = Subjects(DEMO_ROOT if configured_url(args.nats_url) else DEFAULT_ROOT)
-        with nats_url(args.nats_url) as url:
-            print(f"subject root: {subjects.root}")
-            return asyncio.run(run_demo(url, _sim_config(args, subjects), subjects, args.out_dir))
+        if not 0 <= args.console_port <= 65535:
+            raise ValueError(f"--console-port {args.console_port}: between 0 and 65535")
+        with nats_url(args.nats_url, say=False) as url:
+            note = "" if configured_url(args.nats_url) else "embedded nats-server"
+            return asyncio.run(
+                run_demo(
+                    url,
+                    _sim_config(args, subjects),
+                    subjects,
+                    args.out_dir,
+                    console_port=args.console_port,
+                    nats_note=note,
+                )
+            )
     except (ValueError, NatsServerNotFound, OSError, QueryError, RuleError) as exc:
         if isinstance(exc, BrokenPipeError):
             raise

@@ -1,10 +1,19 @@
-"""``tradewire demo``: an embedded NATS, the store, a simulated fleet and a live view."""
+"""``tradewire demo``: an embedded NATS, the three services, a simulated fleet, and the
+console to watch it in.
+
+The console's URL is the first line printed. The fleet runs until Ctrl-C (or for
+``duration`` seconds); then the demo checks that every emitted event is in the stream
+and in DuckDB exactly once, writes the daily report and says how to query the store.
+While it runs, the report is rewritten every ``REPORT_EVERY_S`` seconds, so the
+console's report link has something to show.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import io
+import logging
 import secrets
 import signal
 import sys
@@ -30,7 +39,11 @@ from .tail import describe, tail
 
 __all__ = ["DEMO_ROOT", "run_demo"]
 
+log = logging.getLogger("tradewire.demo")
+
 DEMO_ROOT = "tradewire-demo"  # on a shared NATS: the demo's own subjects and streams
+REPORT_FIRST_S = 15.0  # the first report, once the fleet has a little history
+REPORT_EVERY_S = 60.0
 
 # Too frequent to be worth a line each; they still count in the totals.
 _ROUTINE = frozenset({"mark", "cycle", "heartbeat", "broker_call"})
@@ -84,9 +97,12 @@ async def _wait_stored(
         await asyncio.sleep(0.2)
 
 
-async def _write_report(db: Path, out: Path) -> list[Path]:
-    """Today's report of the demo's store, in the three formats."""
-    async with open_runner(db, None, Subjects()) as run:
+async def _write_report(
+    db: Path, out: Path, url: str | None = None, subjects: Subjects | None = None
+) -> list[Path]:
+    """Today's report of the demo's store, in the three formats: from the file, or
+    (``url``) through the running store while it holds the file."""
+    async with open_runner(db, url, subjects or Subjects()) as run:
         report = await build_report(run)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -124,14 +140,24 @@ async def _remove(nc: Client, subjects: Subjects, names: _DemoNames) -> None:
         await js.delete_key_value(names.bucket)
 
 
-async def run_demo(url: str, config: SimulationConfig, subjects: Subjects, out_dir: Path) -> int:
-    """Fleet -> NATS -> store; watch it arrive, then check every event was stored once.
+async def run_demo(
+    url: str,
+    config: SimulationConfig,
+    subjects: Subjects,
+    out_dir: Path,
+    *,
+    console_port: int = 0,
+    nats_note: str = "",
+) -> int:
+    """Fleet -> NATS -> services; watch it in the console, then check every event was
+    stored once. ``config.duration`` 0 runs until Ctrl-C (SIGINT) or SIGTERM.
 
     Whatever happens (an error, Ctrl-C), every service the demo started is stopped and its
     consumers and bucket are deleted from NATS.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     demo = _Demo(url, config, subjects, out_dir)
+    demo.console_port, demo.nats_note = console_port, nats_note
     demo.nc = await connect_client(url, name="tradewire-demo")
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -159,9 +185,13 @@ class _Demo:
         self.nc: Client | None = None
         self.stop = asyncio.Event()
         self.running: list[tuple[ConsumerService, asyncio.Task[int]]] = []
+        self.console_port = 0
+        self.nats_note = ""
 
-    async def start(self, service: ConsumerService) -> None:
-        self.running.append((service, await service.start()))
+    async def start(self, service: ConsumerService) -> asyncio.Task[int]:
+        task = await service.start()
+        self.running.append((service, task))
+        return task
 
     async def close(self) -> None:
         for service, task in reversed(self.running):
@@ -185,7 +215,28 @@ class _Demo:
         )
         js = nc.jetstream()
         before = (await js.stream_info(subjects.events_stream)).state.messages
+        reports = self.out_dir / "reports"
 
+        # The console first: its URL is the first thing the demo prints.
+        metrics = MetricsService(
+            MetricsConfig(
+                nats_url=url,
+                root=subjects.root,
+                http_port=self.console_port,
+                durable=names.metrics,
+                alerts_bucket=names.bucket,
+                reports_dir=str(reports),
+            )
+        )
+        metrics_task = await self.start(metrics)
+        assert metrics.http is not None
+        base = f"http://127.0.0.1:{metrics.http.port}"
+        print(f"console: {base}/   (open it in a browser)", flush=True)
+        print(
+            f"nats: {url}{f' ({self.nats_note})' if self.nats_note else ''}; subject root: "
+            f"{subjects.root}"
+        )
+        print(f"metrics: {base}/metrics  (/metrics.json, /health); reports: {base}/reports/")
         store = StoreService(
             StoreConfig(
                 nats_url=url,
@@ -196,21 +247,9 @@ class _Demo:
                 alerts_durable=names.store_alerts,
             )
         )
-        await self.start(store)
+        store_task = await self.start(store)
         assert store.http is not None
         print(f"store: {db}  (health: http://127.0.0.1:{store.http.port}/health)")
-        metrics = MetricsService(
-            MetricsConfig(
-                nats_url=url,
-                root=subjects.root,
-                http_port=0,
-                durable=names.metrics,
-                alerts_bucket=names.bucket,
-            )
-        )
-        await self.start(metrics)
-        assert metrics.http is not None
-        print(f"metrics: http://127.0.0.1:{metrics.http.port}/metrics  (/metrics.json, /health)")
         alerts = AlertsService(
             AlertsConfig(
                 nats_url=url,
@@ -220,13 +259,14 @@ class _Demo:
                 state_bucket=names.bucket,
             )
         )
-        await self.start(alerts)
+        alerts_task = await self.start(alerts)
         print(f"alerts: {len(alerts.engine.rules)} default rules, logged as they fire")
         sampler = _Sampler()
         tail_stop = asyncio.Event()
         watcher = asyncio.create_task(
             tail(url, subjects, out=io.StringIO(), stop=tail_stop, on_event=sampler)
         )
+        reporter = asyncio.create_task(self._report_while_running(reports))
 
         def progress(p: Progress) -> None:
             print_progress(p)
@@ -237,17 +277,25 @@ class _Demo:
 
         try:
             with tempfile.TemporaryDirectory(prefix="tradewire-outbox-") as outbox:
+                how_long = (
+                    f"for {config.duration:g}s (Ctrl-C stops sooner)"
+                    if config.duration
+                    else "until Ctrl-C"
+                )
                 print(
-                    f"simulating {config.bots} bots at {config.rate:g} events/s each for "
-                    f"{config.duration:g}s (Ctrl-C stops)"
+                    f"simulating {config.bots} bots at {config.rate:g} events/s each {how_long}",
+                    flush=True,
                 )
                 result = await run_simulation(
                     url, config, Path(outbox), progress=progress, stop=self.stop
                 )
+            print("stopping: draining the fleet's events and checking them", flush=True)
             stored, distinct = await _wait_stored(store, list(result.runs.values()), result.acked)
         finally:
+            reporter.cancel()
             tail_stop.set()
             await watcher
+            await asyncio.gather(reporter, return_exceptions=True)
         after = (await js.stream_info(subjects.events_stream)).state.messages
         await asyncio.sleep(0.2)  # the metrics consumer batches for up to 50 ms
         equity = {k[0]: v for k, v in metrics.agg.families["equity_dollars"].values.items()}
@@ -257,8 +305,8 @@ class _Demo:
         )
         for service in (metrics, alerts):
             service.stop()
-        for _, task in self.running[1:]:
-            await task
+        await metrics_task
+        await alerts_task
         changes = sum(alerts.published.values())
         for _ in range(100):  # the store's alerts consumer batches for up to 0.5 s
             if store.alerts_stored >= changes:
@@ -270,7 +318,7 @@ class _Demo:
             f"firing at the end: {', '.join(firing) or 'none'}"
         )
         store.stop()
-        await self.running[0][1]
+        await store_task
         in_stream = after - before
         print(
             f"\nemitted {result.emitted:,} events in {result.elapsed:.1f}s "
@@ -286,10 +334,21 @@ class _Demo:
             if ok
             else "MISMATCH: see the counts above"
         )
-        reports = await _write_report(db, self.out_dir / "reports")
-        print(f"daily report: {', '.join(str(p) for p in reports)}")
+        written = await _write_report(db, reports)
+        print(f"daily report: {', '.join(str(p) for p in written)}")
         print(
             f'explore it:  uv run tradewire sql "SELECT bot, count(*) FROM orders GROUP BY bot" '
             f"--db {db}"
         )
         return 0 if ok else 1
+
+    async def _report_while_running(self, out: Path) -> None:
+        """Rewrite the daily report now and then, through the running store, so the
+        console's report link shows the run so far."""
+        await asyncio.sleep(REPORT_FIRST_S)
+        while True:
+            try:
+                await _write_report(self.db, out, self.url, self.subjects)
+            except Exception as exc:  # the demo goes on; the final report is written anyway
+                log.warning("demo: writing the report failed: %r", exc)
+            await asyncio.sleep(REPORT_EVERY_S)

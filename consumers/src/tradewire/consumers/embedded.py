@@ -122,6 +122,9 @@ class EmbeddedNats:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             preexec_fn=_die_with_parent,  # noqa: PLW1509 - async-signal-safe enough: one syscall
+            # Its own process group: a Ctrl-C in the terminal reaches the CLI (which then
+            # drains and checks through this server) but not the server itself.
+            process_group=0,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

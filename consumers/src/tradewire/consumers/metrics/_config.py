@@ -46,6 +46,13 @@ class MetricsConfig(SecuritySettings, forbid_unknown_fields=True, kw_only=True):
     broker_latency_p95_ms_crit: float = 3000.0
     guard_trip_count_warn: float = 3.0
     guard_trip_count_crit: float = 10.0
+    # The console at `/` (docs/console.md): silencing from the page (it writes to the
+    # alerts bucket with this service's NATS connection), the reports directory it
+    # serves read-only (empty: none), and each bot's chart history (points x step_s).
+    console_silences: bool = True
+    reports_dir: str = ""
+    console_history_points: int = 120
+    console_history_step_s: float = 5.0
 
     def __post_init__(self) -> None:
         import re  # noqa: PLC0415
@@ -66,6 +73,8 @@ class MetricsConfig(SecuritySettings, forbid_unknown_fields=True, kw_only=True):
             "unfilled_order_after_s": self.unfilled_order_after_s > 0,
             "ws_heartbeat_stale_after_s": self.ws_heartbeat_stale_after_s > 0,
             "max_future_s": self.max_future_s > 0,
+            "console_history_points": 2 <= self.console_history_points <= 10_000,
+            "console_history_step_s": 0.1 <= self.console_history_step_s <= 3600,
         }
         for name in (
             "order_error_rate",

@@ -9,6 +9,7 @@ import time
 from collections.abc import Sequence
 
 from tradewire.consumers.alerts import ALERT_PREFIX, AlertRecord
+from tradewire.consumers.console import Console, History
 from tradewire.consumers.fleet import Retired
 from tradewire.consumers.runtime import (
     OPENMETRICS,
@@ -23,7 +24,7 @@ from tradewire.consumers.runtime import (
     read_history,
 )
 from tradewire.publisher import ensure_events_stream
-from tradewire.schemas import Event, EventError, decode
+from tradewire.schemas import AlertChange, Event, EventError, decode
 
 from ._aggregator import Aggregator, Limits, Window
 from ._config import MetricsConfig
@@ -61,6 +62,20 @@ class MetricsService(ConsumerService):
         # The alerts firing now, pushed from the alerts service's bucket.
         self.alerts: KeyWatch[AlertRecord] = KeyWatch(ALERT_PREFIX, AlertRecord)
         self.retired = Retired("metrics", lambda bot, at: self.agg.forget_bot(bot))
+        # The console at `/`: its charts' recent past, filled as events are folded in.
+        self.history = History(
+            points=config.console_history_points, step_s=config.console_history_step_s
+        )
+        self.console = Console(
+            self.agg,
+            self.history,
+            firing=self.firing_alerts,
+            nats=lambda: self.nc,
+            alerts_bucket=config.alerts_bucket,
+            bot_down_after_s=config.bot_down_after_s,
+            reports_dir=config.reports_dir,
+            silences=config.console_silences,
+        )
 
     # -- events ---------------------------------------------------------------------------
     def _decode(self, d: Delivery) -> Event:
@@ -87,7 +102,8 @@ class MetricsService(ConsumerService):
             if not self.retired.admits(event.bot, event.ts):
                 continue  # from before the bot was retired
             try:
-                agg.apply(event, now)
+                if agg.apply(event, now):
+                    self.history.observe(event, now)
             except Exception:  # a bug here must not fail the batch, and so every bot's
                 log.exception("aggregating the event at stream seq %d failed", d.stream_seq)
                 agg.families["pipeline_quarantined_total"].inc(("aggregation_failed",))
@@ -97,16 +113,28 @@ class MetricsService(ConsumerService):
     async def seed(self) -> int:
         """Set gauges from the last message of every subject (bot and kind) in the stream."""
         assert self.nc is not None
+        now = time.time()
+
+        def seed(ev: Event) -> bool:
+            if not self.retired.admits(ev.bot, ev.ts) or not self.agg.apply(ev, seed=True):
+                return False
+            self.history.observe(ev, now)
+            return True
+
         return await read_history(
-            self.nc,
-            self.subjects,
-            lambda ev: self.retired.admits(ev.bot, ev.ts) and self.agg.apply(ev, seed=True),
-            name=f"{self.config.durable}-history",
+            self.nc, self.subjects, seed, name=f"{self.config.durable}-history"
         )
 
     # -- HTTP -------------------------------------------------------------------------------
+    def _firing(self) -> list[AlertChange]:
+        return [r.firing for r in self.alerts.values.values() if r.firing]
+
+    async def firing_alerts(self) -> list[AlertChange]:
+        """The alerts firing now, for the console (kept current by the bucket's watch)."""
+        return self._firing()
+
     async def before_scrape(self) -> None:
-        self.agg.set_alerts([r.firing for r in self.alerts.values.values() if r.firing])
+        self.agg.set_alerts(self._firing())
         self.agg.tick(time.time())
 
     async def _metrics(
@@ -160,9 +188,15 @@ class MetricsService(ConsumerService):
 
     # -- lifecycle --------------------------------------------------------------------------
     def routes(self) -> dict[str, Route]:
-        """``/metrics`` (every configured profile), ``/metrics/<profile>`` (one), JSON."""
+        """``/metrics`` (every configured profile), ``/metrics/<profile>`` (one), JSON,
+        and the console (``/``, ``/api/*``, ``/console/*``, ``/reports/*``)."""
         per_profile = {f"/metrics/{p.name}": self._profile_route(p.name) for p in self.profiles}
-        return {"/metrics": self._metrics, **per_profile, "/metrics.json": self._metrics_json}
+        return {
+            "/metrics": self._metrics,
+            **per_profile,
+            "/metrics.json": self._metrics_json,
+            **self.console.routes(),
+        }
 
     async def setup(self) -> None:
         assert self.nc is not None
@@ -175,3 +209,6 @@ class MetricsService(ConsumerService):
     async def teardown(self) -> None:
         await self.alerts.stop()
         await self.retired.stop()
+
+    async def close(self) -> None:
+        await self.console.close()

@@ -28,6 +28,7 @@ LIVENESS_MAX_AGE_S = 300.0
 STALE_MARK_S = 30.0  # the least gap between two marks that counts as stale
 STALE_MARK_INTERVALS = 2.0  # ... or this many of the bot's usual (median) mark intervals
 UNFILLED_AFTER_S = 300.0
+CURVE_POINTS = 300  # equity-curve buckets over the span of the snapshots
 _BOT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -163,13 +164,20 @@ async def build_report(
         worst.max_drawdown = max(worst.max_drawdown, perf.max_drawdown)
         worst.max_drawdown_pct = max(worst.max_drawdown_pct, perf.max_drawdown_pct)
 
-    # Equity curve: at most ~300 points per bot (last equity per time bucket).
-    bucket = max((end - start) / 300, 1.0)
-    for b, t_, eq in await run(
-        f"SELECT bot, floor(ts / {bucket!r}) * {bucket!r} AS t, arg_max(equity, ts)"
-        f" FROM account_snapshots WHERE {w} GROUP BY bot, t ORDER BY bot, t"
-    ):
-        rep(b).equity_curve.append((float(t_), float(eq)))
+    # Equity curve: the last equity per time bucket, at most ~300 buckets over the span
+    # the snapshots cover (not the window: a 2-minute run in a 24-hour window still
+    # draws a line), counted from the first snapshot.
+    span = await run(f"SELECT min(ts), max(ts) FROM account_snapshots WHERE {w}")
+    first, last = span[0] if span else (None, None)
+    if first is not None and last is not None:
+        bucket = max((float(last) - float(first)) / CURVE_POINTS, 1e-3)
+        t0 = float(first)
+        for b, t_, eq in await run(
+            f"SELECT bot, {t0!r} + floor((ts - {t0!r}) / {bucket!r}) * {bucket!r} AS t,"
+            f" arg_max(equity, ts) FROM account_snapshots WHERE {w}"
+            f" GROUP BY bot, t ORDER BY bot, t"
+        ):
+            rep(b).equity_curve.append((float(t_), float(eq)))
 
     # Top symbols by realized PnL.
     for b, sym, realized, n, wins, closing, notional in await run(

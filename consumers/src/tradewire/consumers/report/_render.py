@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+from collections import Counter
 from collections.abc import Sequence
 
 import msgspec
 
+from ._charts import MAX_LINES, Series, bar_chart, breaker_strips, line_chart, small_multiples
 from ._model import BotReport, DailyReport
 
 __all__ = ["render_html", "render_json", "render_text"]
@@ -29,7 +31,58 @@ def _n(x: float | None, digits: int = 3) -> str:
     return "N/A" if x is None else f"{x:.{digits}f}"
 
 
-def _section(r: BotReport) -> list[str]:
+def _duration(seconds: float) -> str:
+    s = round(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def _breaker(timeline: Sequence[tuple[float, str]], end: float) -> str:
+    """The breaker timeline in a line: how often it changed and to what, how long it was
+    not closed, where it ended, and the last few changes (the report's JSON has them all).
+
+    A bot's timeline starts with its state at the window's first risk snapshot; the
+    fleet's lists changes only, each labelled ``bot: state``."""
+    if not timeline:
+        return "no changes"
+    if ": " in timeline[0][1]:  # the fleet's: changes of several bots
+        per_bot = Counter(label.partition(": ")[0] for _, label in timeline)
+        last: dict[str, str] = {}
+        for _, label in timeline:
+            bot, _, state = label.partition(": ")
+            last[bot] = state
+        most = ", ".join(f"{b} {n}" for b, n in per_bot.most_common(3))
+        more = f" and {len(per_bot) - 3} more" if len(per_bot) > 3 else ""
+        stuck = sorted(f"{b} ({st})" for b, st in last.items() if st != "closed")
+        return f"{len(timeline)} change(s) in {len(per_bot)} bot(s) ({most}{more}); " + (
+            f"not closed at the end: {', '.join(stuck)}" if stuck else "all closed at the end"
+        )
+    states = [st for _, st in timeline]
+    changes = Counter(states[1:])
+    away = sum(
+        (timeline[i + 1][0] if i + 1 < len(timeline) else end) - ts
+        for i, (ts, st) in enumerate(timeline)
+        if st != "closed"
+    )
+    parts = [f"{states[0]} at {_t(timeline[0][0])[11:19]}"]
+    if changes:
+        parts.append(
+            f"{len(states) - 1} change(s) ("
+            + ", ".join(f"{st} {n}x" for st, n in sorted(changes.items()))
+            + ")"
+        )
+    if away:
+        parts.append(f"not closed for {_duration(away)}")
+    parts.append(f"{states[-1]} at the end")
+    if len(timeline) > 1:
+        parts.append("last: " + ", ".join(f"{_t(ts)[11:19]} {st}" for ts, st in timeline[-3:][-3:]))
+    return "; ".join(parts)
+
+
+def _section(r: BotReport, end: float) -> list[str]:
     a, p, perf, t, h = r.account, r.pnl, r.performance, r.trades, r.health
     lines = [
         f"== {r.bot} ==",
@@ -53,8 +106,8 @@ def _section(r: BotReport) -> list[str]:
             )
         )
     guards = ", ".join(f"{g} {n}" for g, n in r.risk.guard_triggers.items()) or "no guard triggers"
-    breaker = ", ".join(f"{_t(ts)[11:19]} {s}" for ts, s in r.risk.circuit_breaker_timeline)
-    lines.append(f"RISK         {guards}; circuit breaker: {breaker or 'no changes'}")
+    breaker = _breaker(r.risk.circuit_breaker_timeline, end)
+    lines.append(f"RISK         {guards}; circuit breaker: {breaker}")
     age = "none" if h.last_heartbeat_age_s is None else f"{h.last_heartbeat_age_s:.0f}s ago"
     lines.append(
         f"HEALTH       liveness {h.liveness} (heartbeat {age})  stale marks "
@@ -110,9 +163,9 @@ def render_text(report: DailyReport) -> str:
         f"Generated: {_t(report.generated_at)}",
         "",
     ]
-    body = _section(report.fleet)
+    body = _section(report.fleet, report.window_end)
     for r in report.bots:
-        body += ["", *_section(r)]
+        body += ["", *_section(r, report.window_end)]
     return "\n".join(head + body) + "\n"
 
 
@@ -120,68 +173,27 @@ def render_json(report: DailyReport) -> str:
     return msgspec.json.format(msgspec.json.encode(report), indent=2).decode() + "\n"
 
 
-# -- HTML with inline SVG ------------------------------------------------------------
-_W, _H, _PAD = 640, 180, 36
-_COLORS = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4b5563")
+# -- HTML with inline SVG charts (_charts) ----------------------------------------------
+def _money(x: float) -> str:
+    sign = "-" if x < 0 else ""
+    return f"{sign}${abs(x):,.0f}" if abs(x) >= 1000 else f"{sign}${abs(x):,.2f}"
 
 
-def _svg_lines(series: Sequence[tuple[str, Sequence[tuple[float, float]]]], title: str) -> str:
-    pts = [p for _, s in series for p in s]
-    if not pts:
-        return f"<p><em>{html.escape(title)}: no data</em></p>"
-    x0, x1 = min(p[0] for p in pts), max(p[0] for p in pts)
-    y0, y1 = min(p[1] for p in pts), max(p[1] for p in pts)
-    xs, ys = (x1 - x0) or 1.0, (y1 - y0) or 1.0
-    out = [
-        f'<svg width="{_W}" height="{_H}" role="img" aria-label="{html.escape(title)}">',
-        f'<text x="4" y="14" font-size="12">{html.escape(title)}</text>',
-        f'<text x="4" y="{_PAD}" font-size="10">{y1:,.2f}</text>',
-        f'<text x="4" y="{_H - 4}" font-size="10">{y0:,.2f}</text>',
-    ]
-    for i, (name, s) in enumerate(series):
-        coords = " ".join(
-            f"{_PAD + 40 + (x - x0) / xs * (_W - _PAD - 50):.1f},"
-            f"{_H - 12 - (y - y0) / ys * (_H - _PAD - 12):.1f}"
-            for x, y in s
-        )
-        color = _COLORS[i % len(_COLORS)]
-        out.append(
-            f'<polyline fill="none" stroke="{color}" stroke-width="1.5" '
-            f'points="{coords}"><title>{html.escape(name)}</title></polyline>'
-        )
-        out.append(
-            f'<text x="{_W - 150}" y="{14 + 12 * i}" font-size="10" fill="{color}">'
-            f"{html.escape(name)}</text>"
-        )
-    out.append("</svg>")
-    return "".join(out)
+def _change(points: Sequence[tuple[float, float]]) -> float:
+    """Relative change from the first to the last point (0 when it starts at 0)."""
+    first, last = points[0][1], points[-1][1]
+    return (last - first) / abs(first) if first else 0.0
 
 
-def _svg_bars(items: Sequence[tuple[str, float]], title: str, unit: str = "") -> str:
-    if not items:
-        return f"<p><em>{html.escape(title)}: no data</em></p>"
-    top = max(abs(v) for _, v in items) or 1.0
-    h = 18 * len(items) + 24
-    mid = _W / 2
-    out = [
-        f'<svg width="{_W}" height="{h}" role="img" aria-label="{html.escape(title)}">',
-        f'<text x="4" y="14" font-size="12">{html.escape(title)}</text>',
-    ]
-    for i, (label, v) in enumerate(items):
-        y = 22 + 18 * i
-        width = abs(v) / top * (mid - 120)
-        x = mid if v >= 0 else mid - width
-        color = "#16a34a" if v >= 0 else "#dc2626"
-        out.append(f'<text x="4" y="{y + 11}" font-size="10">{html.escape(label)}</text>')
-        out.append(
-            f'<rect x="{x:.1f}" y="{y}" width="{width:.1f}" height="13" fill="{color}">'
-            f"<title>{html.escape(label)}: {v:,.4g}{unit}</title></rect>"
-        )
-        out.append(
-            f'<text x="{mid + (mid - 110) + 4}" y="{y + 11}" font-size="10">{v:,.4g}{unit}</text>'
-        )
-    out.append("</svg>")
-    return "".join(out)
+def _best_and_worst(series: Sequence[Series]) -> list[Series]:
+    """The half of MAX_LINES that gained most and the half that lost most."""
+    ranked = sorted(series, key=lambda s: _change(s.points), reverse=True)
+    half = MAX_LINES // 2
+    return ranked[:half] + ranked[-(MAX_LINES - half) :]
+
+
+def _deepest(series: Sequence[Series]) -> list[Series]:
+    return sorted(series, key=lambda s: min(v for _, v in s.points))[:MAX_LINES]
 
 
 def _drawdown(curve: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -193,18 +205,66 @@ def _drawdown(curve: Sequence[tuple[float, float]]) -> list[tuple[float, float]]
     return out
 
 
-def render_html(report: DailyReport) -> str:
+def _charts(report: DailyReport) -> list[str]:
     scope = report.fleet.bot  # "fleet", or the bot of a one-bot report
-    curves = [(r.bot, r.equity_curve) for r in report.bots or [report.fleet] if r.equity_curve]
+    bots = report.bots or [report.fleet]
+    equity = sorted(
+        (
+            Series(r.bot, r.equity_curve, f"{_change(r.equity_curve) * 100:+.2f}%")
+            for r in bots
+            if r.equity_curve
+        ),
+        key=lambda s: -_change(s.points),
+    )
+    drawdown = sorted(
+        (
+            Series(s.name, dd, _money(min(v for _, v in dd)))
+            for s in equity
+            if (dd := _drawdown(s.points))
+        ),
+        key=lambda s: min(v for _, v in s.points),
+    )
+    many = len(equity) > MAX_LINES
     charts = [
-        _svg_lines(curves, "Equity by bot"),
-        _svg_lines([(n, _drawdown(c)) for n, c in curves], "Drawdown by bot ($, 0 = at peak)"),
-        _svg_bars(
+        line_chart(
+            equity,
+            "Equity by bot"
+            + (f": the {MAX_LINES} best and worst of {len(equity)}" if many else ""),
+            y_fmt=_money,
+            pick=_best_and_worst,
+        ),
+        line_chart(
+            drawdown,
+            "Drawdown by bot ($, 0 = at peak)"
+            + (f": the {MAX_LINES} deepest of {len(drawdown)}" if many else ""),
+            y_fmt=_money,
+            pick=_deepest,
+        ),
+    ]
+    if many:
+        charts.append(small_multiples(equity, "Equity, one chart per bot (each its own scale)"))
+    ends = [r.equity_curve[-1][0] for r in bots if r.equity_curve]
+    ends += [
+        r.risk.circuit_breaker_timeline[-1][0] for r in bots if r.risk.circuit_breaker_timeline
+    ]
+    charts.append(
+        breaker_strips(
+            [
+                (r.bot, r.risk.circuit_breaker_timeline)
+                for r in bots
+                if r.risk.circuit_breaker_timeline
+            ],
+            f"Circuit breaker ({scope}): bots whose breaker was not closed",
+            end=max(ends) if ends else report.window_end,
+        )
+    )
+    charts += [
+        bar_chart(
             [(s.symbol, s.realized) for s in report.fleet.symbols],
             f"Realized PnL by symbol ({scope})",
             " $",
         ),
-        _svg_bars(
+        bar_chart(
             [
                 (f"{lat.operation} p{q}", v * 1000)
                 for lat in report.fleet.orders.broker_latency_s
@@ -214,18 +274,28 @@ def render_html(report: DailyReport) -> str:
             " ms",
         ),
     ]
+    return charts
+
+
+def render_html(report: DailyReport) -> str:
     sections = "".join(
-        f"<h2>{html.escape(r.bot)}</h2><pre>{html.escape(chr(10).join(_section(r)[1:]))}</pre>"
+        f"<h2>{html.escape(r.bot)}</h2>"
+        f"<pre>{html.escape(chr(10).join(_section(r, report.window_end)[1:]))}</pre>"
         for r in [report.fleet, *report.bots]
     )
     return (
-        "<!doctype html><html><head><meta charset='utf-8'>"
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>{html.escape(_title(report))}</title><style>"
         "body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;color:#111}"
-        "pre{background:#f6f8fa;padding:.8em;overflow-x:auto;font-size:12px}"
-        "svg{display:block;margin:1em 0;background:#fcfcfd;border:1px solid #e5e7eb}"
+        "pre{background:#f6f8fa;padding:.8em;white-space:pre-wrap;font-size:12px}"
+        "svg{display:block;margin:1em 0;background:#fcfcfd;border:1px solid #e5e7eb;"
+        "max-width:100%;height:auto}"
+        ".multiples svg{margin:0}h3{font-size:15px;margin:1.2em 0 .4em}"
         "</style></head><body>"
         f"<h1>{html.escape(_title(report))}</h1>"
         f"<p>Window {_t(report.window_start)} to {_t(report.window_end)}; generated "
-        f"{_t(report.generated_at)}.</p>" + "".join(charts) + sections + "</body></html>\n"
+        f"{_t(report.generated_at)}. Charts in UTC.</p>"
+        + "".join(_charts(report))
+        + sections
+        + "</body></html>\n"
     )

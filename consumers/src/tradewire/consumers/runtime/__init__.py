@@ -16,7 +16,7 @@ from ._families import (
     per_label,
     scalar,
 )
-from ._health import Check, Health, HealthServer, Route, accepts_gzip
+from ._health import MAX_BODY, Check, Health, HealthServer, Request, Route, accepts_gzip
 from ._history import read_history
 from ._kv import KeyWatch, read_prefix
 from ._pipeline import PipelineMetrics
@@ -26,6 +26,7 @@ from ._web import OPEN_ROUTES, WebConfig, load_web_config
 
 __all__ = [
     "DEFAULT_BUCKETS",
+    "MAX_BODY",
     "OPENMETRICS",
     "OPEN_ROUTES",
     "SHARED",
@@ -51,6 +52,7 @@ __all__ = [
     "PipelineMetrics",
     "PullConsumer",
     "Registry",
+    "Request",
     "Route",
     "SecuritySettings",
     "ServiceConfig",

@@ -7,11 +7,17 @@ HTTP 200 for healthy and degraded, 503 otherwise. ``/live`` is ``{status:
 pass|fail, live}``, ``/ready`` is ``{status, ready, reason}``, both 200 or 503.
 
 The server is a few lines of asyncio, not a framework: services must stay
-small, and these endpoints take no input beyond a path and a few headers. A
-client that sends ``Accept-Encoding: gzip`` (Prometheus does) gets the body
-gzipped; a large body is compressed in a worker thread (zlib lets go of the
-GIL), not on the event loop. With a ``web.yml`` (:mod:`._web`) the server speaks TLS
-and asks for basic auth on every route but the probes (``/live``, ``/ready``).
+small. A route is keyed by its path (GET and HEAD), by ``"POST <path>"`` for a
+POST, and a key ending in ``/*`` serves every path under it (``/reports/*``).
+It gets a :class:`Request`: the headers (lower-cased names), as a dict, plus the
+method, the path, the query and, for a POST, the body (``Content-Length`` up to
+``MAX_BODY``; chunked bodies are refused). A client that sends
+``Accept-Encoding: gzip`` (Prometheus does) gets the body gzipped; a large body
+is compressed in a worker thread (zlib lets go of the GIL), not on the event
+loop. HTML is served with a Content-Security-Policy that allows only this
+origin's scripts and no framing. With a ``web.yml`` (:mod:`._web`) the server
+speaks TLS and asks for basic auth on every route but the probes (``/live``,
+``/ready``), before it reads a POST's body.
 """
 
 from __future__ import annotations
@@ -23,19 +29,55 @@ import json
 import logging
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+import urllib.parse
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any, Literal
 
 from ._web import OPEN_ROUTES, WebConfig
 
-__all__ = ["Check", "Health", "HealthServer", "Route", "accepts_gzip"]
+__all__ = ["MAX_BODY", "Check", "Health", "HealthServer", "Request", "Route", "accepts_gzip"]
 
 log = logging.getLogger("tradewire.consumers.http")
 
-# A route gets the request headers (lower-cased names) and answers (code, type, body).
-Route = Callable[[dict[str, str]], Awaitable[tuple[int, str, bytes]]]
+MAX_BODY = 64 * 1024  # the largest POST body read
 _INLINE_GZIP = 64 * 1024  # smaller bodies are compressed on the loop (well under 1 ms)
+# Pages may load this origin's scripts, styles and images only, and may not be framed
+# (a framed console could be clicked into silencing alerts).
+_HTML_HEADERS = (
+    "Content-Security-Policy: default-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; frame-ancestors 'none'\r\nX-Frame-Options: DENY\r\n"
+)
+
+
+class Request(dict[str, str]):
+    """The request headers (lower-cased names) and, as attributes, the rest of it.
+
+    A dict of headers is what routes were always given, so a route that only reads
+    headers takes ``dict[str, str]``; one that needs more takes a ``Request``.
+    """
+
+    def __init__(
+        self,
+        headers: Mapping[str, str],
+        *,
+        method: str = "GET",
+        path: str = "/",
+        query: Mapping[str, str] | None = None,
+        body: bytes = b"",
+        peer: str = "",
+    ) -> None:
+        super().__init__(headers)
+        self.method = method
+        self.path = path  # as sent, without the query; percent-escapes left as they are
+        self.query: dict[str, str] = dict(query or {})  # first value of each name, decoded
+        self.body = body
+        self.peer = peer  # the client's address
+
+
+# A route gets the request and answers (code, content type, body).
+Route = Callable[[Request], Awaitable[tuple[int, str, bytes]]]
 
 
 def accepts_gzip(accept_encoding: str) -> bool:
@@ -109,6 +151,12 @@ def _json(code: int, body: dict[str, Any]) -> tuple[int, str, bytes]:
     return code, "application/json", json.dumps(body).encode()
 
 
+class _BadRequest(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 class HealthServer:
     """Serve the health routes (and any extra ones) on ``host:port``; port 0 picks one."""
 
@@ -165,6 +213,68 @@ class HealthServer:
             await self.health.refresh()
         return _json(*self.health.health_body())
 
+    def _route(self, method: str, path: str) -> Route | None:
+        """The route for ``method`` and ``path``: exact first, then the longest ``/*`` key."""
+        prefix = "POST " if method == "POST" else ""
+        route = self.routes.get(prefix + path)
+        if route is not None:
+            return route
+        best = ""
+        for key in self.routes:
+            if (" " in key and not prefix) or not key.startswith(prefix):
+                continue
+            pattern = key[len(prefix) :]
+            if pattern.endswith("/*") and path.startswith(pattern[:-1]) and len(key) > len(best):
+                best = key
+        return self.routes[best] if best else None
+
+    async def _read_body(self, reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes:
+        if "transfer-encoding" in headers:
+            raise _BadRequest(411, "send the body with a Content-Length")
+        try:
+            length = int(headers.get("content-length", ""))
+        except ValueError:
+            raise _BadRequest(411, "a POST needs a Content-Length") from None
+        if not 0 <= length <= MAX_BODY:
+            raise _BadRequest(413, f"body larger than {MAX_BODY} bytes")
+        return await reader.readexactly(length)
+
+    async def _prepare(
+        self,
+        reader: asyncio.StreamReader,
+        line: bytes,
+        headers: dict[str, str],
+        peer: str,
+        extra: dict[str, str],
+    ) -> tuple[Route, Request] | tuple[int, str, bytes]:
+        """The route and its request (a POST's body read), or the error to answer.
+
+        Headers the answer must carry (an auth challenge) are added to ``extra``.
+        """
+        parts = line.decode("latin-1").split()
+        if len(parts) != 3 or not parts[2].startswith("HTTP/"):
+            return _json(400, {"error": "malformed request line"})
+        method, target = parts[0], parts[1]
+        path, _, query = target.partition("?")
+        if method not in ("GET", "HEAD", "POST"):
+            return _json(405, {"error": "only GET, HEAD and POST"})
+        if not await self._authorized(path, headers):
+            extra["WWW-Authenticate"] = 'Basic realm="tradewire", charset="UTF-8"'
+            return _json(401, {"error": "unauthorized"})
+        route = self._route(method, path)
+        if route is None:
+            if self._route("GET" if method == "POST" else "POST", path) is not None:
+                return _json(405, {"error": f"{method} not allowed here"})
+            return _json(404, {"error": "not found", "routes": sorted(self.routes)})
+        try:
+            body = await self._read_body(reader, headers) if method == "POST" else b""
+        except _BadRequest as exc:
+            return _json(exc.code, {"error": str(exc)})
+        query_args = dict(reversed(urllib.parse.parse_qsl(query)))  # the first of each name
+        return route, Request(
+            headers, method=method, path=path, query=query_args, body=body, peer=peer
+        )
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             async with asyncio.timeout(10):
@@ -173,24 +283,17 @@ class HealthServer:
                 while (h := await reader.readline()) not in (b"\r\n", b"\n", b""):
                     name, _, value = h.decode("latin-1").partition(":")
                     headers[name.strip().lower()] = value.strip()
-            parts = line.decode("latin-1").split()
-            extra = dict(self.web.headers) if self.web else {}
-            path = parts[1].split("?", 1)[0] if len(parts) == 3 else ""
-            if len(parts) != 3 or not parts[2].startswith("HTTP/"):
-                code, ctype, body = _json(400, {"error": "malformed request line"})
-            elif parts[0] not in ("GET", "HEAD"):
-                code, ctype, body = _json(405, {"error": "only GET"})
-            elif not await self._authorized(path, headers):
-                code, ctype, body = _json(401, {"error": "unauthorized"})
-                extra["WWW-Authenticate"] = 'Basic realm="tradewire", charset="UTF-8"'
+                peer = writer.get_extra_info("peername")
+                extra = dict(self.web.headers) if self.web else {}
+                prepared = await self._prepare(
+                    reader, line, headers, str(peer[0]) if peer else "", extra
+                )
+            if len(prepared) == 2:
+                route, request = prepared
+                code, ctype, body = await route(request)
             else:
-                route = self.routes.get(path)
-                if route is None:
-                    code, ctype, body = _json(
-                        404, {"error": "not found", "routes": sorted(self.routes)}
-                    )
-                else:
-                    code, ctype, body = await route(headers)
+                code, ctype, body = prepared
+            parts = line.decode("latin-1").split()
             encoding = ""
             if body and accepts_gzip(headers.get("accept-encoding", "")):
                 if len(body) > _INLINE_GZIP:
@@ -201,22 +304,26 @@ class HealthServer:
             length = len(body)
             if parts and parts[0] == "HEAD":
                 body = b""
-            reason = {
-                200: "OK",
-                400: "Bad Request",
-                401: "Unauthorized",
-                404: "Not Found",
-                405: "Method Not Allowed",
-                503: "Service Unavailable",
-            }.get(code, "")
-            more = "".join(f"{k}: {v}\r\n" for k, v in extra.items())
+            try:
+                reason = HTTPStatus(code).phrase
+            except ValueError:
+                reason = ""
+            more = _HTML_HEADERS if ctype.startswith("text/html") else ""
+            more += "".join(f"{k}: {v}\r\n" for k, v in extra.items())
             writer.write(
                 f"HTTP/1.1 {code} {reason}\r\nContent-Type: {ctype}\r\n{encoding}{more}"
+                "X-Content-Type-Options: nosniff\r\n"
                 f"Content-Length: {length}\r\nConnection: close\r\n\r\n".encode()
                 + body
             )
             await writer.drain()
-        except (TimeoutError, ConnectionError, UnicodeDecodeError, ssl.SSLError) as exc:
+        except (
+            TimeoutError,
+            ConnectionError,
+            UnicodeDecodeError,
+            asyncio.IncompleteReadError,
+            ssl.SSLError,
+        ) as exc:
             log.debug("http: %r", exc)
         except Exception:
             log.exception("http handler failed")
