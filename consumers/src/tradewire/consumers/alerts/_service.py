@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -98,7 +98,11 @@ class AlertsService(ConsumerService):
         )
         self.engine = Engine(rule_file.rules, live_window_s=config.live_window_s)
         self.retired = Retired("alerts", self._retire)
-        self.published: Counter[str] = Counter()
+        self.published: Counter[str] = Counter()  # changes the alerts stream took
+        # Changes not published yet (NATS away or refusing): they go first, in order, at
+        # the next try; Nats-Msg-Id (the change id) makes a repeated one count once.
+        self.unpublished: deque[AlertChange] = deque()
+        self._publish_lock = asyncio.Lock()  # the batch handler and the clock both publish
         self.state: StateStore | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._dirty: set[str] = set()  # alerts whose saved record is out of date
@@ -154,22 +158,43 @@ class AlertsService(ConsumerService):
             log.warning("bot %s retired: %d of its alert(s) end", bot, len(changes))
 
     async def _emit(self, changes: list[AlertChange], now: float) -> None:
-        if not changes:
+        """Notify first (a page never waits on NATS), then publish on the alerts stream
+        these changes and any still waiting from before."""
+        if changes:
+            for change in changes:
+                self._dirty.add(change.fingerprint)
+            self.notifier.notify_all(changes, now)
+            self.unpublished.extend(changes)
+        await self._publish_waiting()
+
+    async def _publish_waiting(self) -> None:
+        """Publish waiting changes in order while NATS is connected; stop at the first
+        failure (the rest wait for the next batch or tick) rather than wait out a
+        JetStream timeout per change while NATS is away."""
+        nc = self.nc
+        if nc is None:
             return
-        assert self.nc is not None
-        js = self.nc.jetstream()
-        for change in changes:
-            self.published[change.state] += 1
-            self._dirty.add(change.fingerprint)
-            try:
-                await js.publish(
-                    self.subjects.alert(change.bot, change.rule),
-                    msgspec.json.encode(change),
-                    headers={"Nats-Msg-Id": change.id},
-                )
-            except Exception as exc:
-                log.error("publishing %s %s failed: %r", change.rule, change.state, exc)
-        self.notifier.notify_all(changes, now)
+        js = nc.jetstream()
+        async with self._publish_lock:
+            while self.unpublished and nc.is_connected:
+                change = self.unpublished[0]
+                try:
+                    await js.publish(
+                        self.subjects.alert(change.bot, change.rule),
+                        msgspec.json.encode(change),
+                        headers={"Nats-Msg-Id": change.id},
+                    )
+                except Exception as exc:
+                    log.error(
+                        "publishing %s %s failed: %r; %d change(s) wait for the next try",
+                        change.rule,
+                        change.state,
+                        exc,
+                        len(self.unpublished),
+                    )
+                    return
+                self.unpublished.popleft()
+                self.published[change.state] += 1
 
     # -- state ---------------------------------------------------------------------------------
     def _alert_value(self, fingerprint: str) -> bytes | None:
@@ -285,6 +310,7 @@ class AlertsService(ConsumerService):
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
+        await self._publish_waiting()
         await self._save(time.time(), bots=True)
         await self.silences.stop()
         await self.retired.stop()
@@ -321,6 +347,7 @@ class AlertsService(ConsumerService):
                 "rules": len(self.engine.rules),
                 "firing": firing,
                 "published": dict(self.published),
+                "unpublished": len(self.unpublished),
                 "silences": sum(s.active(time.time()) for s in self.silences.silences.values()),
                 "bots_live": live,
                 "bots_history_only": len(self.engine.bots) - live,
