@@ -6,7 +6,8 @@ its group (``group_by`` labels). A group goes out ``group_wait`` after its first
 a group notified within the last ``group_interval`` waits until that much time has passed
 since, and then sends everything that changed meanwhile in one notification. An alert
 that fired and resolved before anything was sent is never sent; one that resolved and
-fired again before its resolve went out is not sent again. A resolve goes only to
+fired again before its resolve went out is not sent again, nor one whose severity went
+back to the one last sent before the change went out. A resolve goes only to
 receivers that were sent the firing (and want resolves); a still-firing alert is sent
 again every ``repeat_interval``. An alert held by a silence or an inhibition is sent if
 it is still firing when that ends.
@@ -85,6 +86,7 @@ class DeliveryError(Exception):
 class _Sent:
     change: AlertChange  # the latest firing change
     sent_at: float | None = None  # None: not sent (held back, or waiting) so far
+    told: AlertChange | None = None  # the firing change the receiver was last sent
 
 
 @dataclass
@@ -180,7 +182,8 @@ class Notifier:
                     continue
                 st = self._state[r.name]
                 sent_at = mine.get(r.name, now)
-                st.active[change.fingerprint] = _Sent(change, sent_at)
+                told = None if sent_at is None else change
+                st.active[change.fingerprint] = _Sent(change, sent_at, told)
                 if sent_at is not None:
                     key = self._key(r, change)
                     st.last_sent[key] = max(st.last_sent.get(key, 0.0), sent_at)
@@ -216,6 +219,9 @@ class Notifier:
                     sent = st.active[fp] = _Sent(change)
                     self.dirty.add(fp)
                 sent.change = change
+                if sent.told is not None and sent.told.severity == change.severity:
+                    self._unqueue(st, fp)  # back to what the receiver has: nothing new
+                    continue
                 if self.silenced(change, now):
                     self.held[r.name] += 1
                 elif self.inhibitor.inhibited(change):
@@ -323,6 +329,7 @@ class Notifier:
             for c in alerts:
                 if c.state == "firing" and c.fingerprint in st.active:
                     st.active[c.fingerprint].sent_at = now
+                    st.active[c.fingerprint].told = c
                     self.dirty.add(c.fingerprint)
             st.last_sent[key] = now
             st.sent_times.append(now)
