@@ -188,6 +188,36 @@ class Notifier:
                     key = self._key(r, change)
                     st.last_sent[key] = max(st.last_sent.get(key, 0.0), sent_at)
 
+    def export_resolve(self, fingerprint: str) -> tuple[AlertChange, dict[str, float]] | None:
+        """A resolve of this alert waiting to go out (``group_interval``): the change and,
+        per receiver it waits for, when that receiver was sent the firing; None: none."""
+        waiting: AlertChange | None = None
+        told: dict[str, float] = {}
+        for name, st in self._state.items():
+            key = st.queued.get(fingerprint)
+            group = st.groups.get(key) if key is not None else None
+            back = group.taken_back.get(fingerprint) if group is not None else None
+            if group is not None and back is not None and back.sent_at is not None:
+                waiting = group.changes[fingerprint]
+                told[name] = back.sent_at
+        return None if waiting is None else (waiting, told)
+
+    def restore_resolves(
+        self, waiting: list[tuple[AlertChange, dict[str, float]]], now: float
+    ) -> None:
+        """After a restart: resolves that waited (``export_resolve``) wait again, each
+        for the group interval since its receiver was sent the firing."""
+        for change, told in waiting:
+            fp = change.fingerprint
+            for r in self.receivers:
+                st = self._state[r.name]
+                sent_at = told.get(r.name)
+                if sent_at is None or not r.send_resolved or fp in st.active:
+                    continue  # firing again since: restored as firing
+                key = self._key(r, change)
+                st.last_sent[key] = max(st.last_sent.get(key, 0.0), sent_at)
+                self._enqueue(r, st, change, now).taken_back[fp] = _Sent(change, sent_at, change)
+
     # -- input ----------------------------------------------------------------------------
     def notify(self, change: AlertChange, now: float) -> None:
         self.notify_all([change], now)
@@ -327,6 +357,8 @@ class Notifier:
             if not alerts:
                 continue
             for c in alerts:
+                if c.state == "resolved":
+                    self.dirty.add(c.fingerprint)  # its saved waiting resolve goes
                 if c.state == "firing" and c.fingerprint in st.active:
                     st.active[c.fingerprint].sent_at = now
                     st.active[c.fingerprint].told = c

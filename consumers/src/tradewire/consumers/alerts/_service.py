@@ -36,7 +36,14 @@ from ._notify import Notifier
 from ._receivers import parse_receivers
 from ._rules import DEFAULT_RULES, RuleError, load_rules
 from ._silences import SilenceWatch, open_bucket
-from ._state import ALERT_PREFIX, BOT_PREFIX, AlertRecord, StateStore
+from ._state import (
+    ALERT_PREFIX,
+    BOT_PREFIX,
+    RESOLVE_PREFIX,
+    AlertRecord,
+    StateStore,
+    WaitingResolve,
+)
 
 __all__ = ["RULES_KEY", "AlertsConfig", "AlertsService", "load_alerts_config"]
 
@@ -106,6 +113,7 @@ class AlertsService(ConsumerService):
         self.state: StateStore | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._dirty: set[str] = set()  # alerts whose saved record is out of date
+        self._resolves_saved: set[str] = set()  # alerts with a waiting resolve saved
         self._retire_changes: list[AlertChange] = []  # published at the next tick
         self._save_lock = asyncio.Lock()
         self._bots_saved_at = 0.0
@@ -217,6 +225,15 @@ class AlertsService(ConsumerService):
             alerts = self._dirty | self.notifier.dirty
             self._dirty, self.notifier.dirty = set(), set()
             items = {ALERT_PREFIX + fp: self._alert_value(fp) for fp in alerts}
+            for fp in alerts:
+                waiting = self.notifier.export_resolve(fp)
+                if waiting is not None:
+                    value = WaitingResolve(change=waiting[0], told=waiting[1])
+                    items[RESOLVE_PREFIX + fp] = msgspec.json.encode(value)
+                    self._resolves_saved.add(fp)
+                elif fp in self._resolves_saved:
+                    items[RESOLVE_PREFIX + fp] = None
+                    self._resolves_saved.discard(fp)
             if bots or now - self._bots_saved_at >= _BOT_SAVE_S:
                 self._bots_saved_at = now
                 names, self.engine.dirty_bots = self.engine.dirty_bots, set()
@@ -235,6 +252,9 @@ class AlertsService(ConsumerService):
                     name = key.partition(".")[2]
                     if key.startswith(ALERT_PREFIX):
                         self._dirty.add(name)
+                    elif key.startswith(RESOLVE_PREFIX):
+                        self._dirty.add(name)
+                        self._resolves_saved.add(name)  # may be there: delete it next time
                     else:
                         self.engine.dirty_bots.add(name)
 
@@ -257,6 +277,11 @@ class AlertsService(ConsumerService):
             notified = legacy.notified_by_alert([c.fingerprint for c in firing]) | notified
         # Sent before the restart stays sent (no re-page); held by a silence stays held.
         self.notifier.restore(firing, notified, time.time())
+        # Resolves that waited for their group's interval wait again, then go.
+        waiting = await read_prefix(js, bucket, RESOLVE_PREFIX, WaitingResolve)
+        self.notifier.restore_resolves([(w.change, w.told) for w in waiting.values()], time.time())
+        self._resolves_saved = set(waiting)
+        self._dirty |= set(waiting)  # saved again as they are now (or deleted)
         if legacy is not None:
             self._dirty |= {c.fingerprint for c in firing}
             self._dirty |= {i.fingerprint for i in self.engine.instances.values()}
