@@ -96,6 +96,33 @@ async def test_a_severity_flap_back_to_what_was_sent_is_not_sent_again(http: Cap
     ]
 
 
+async def test_a_severity_change_waiting_for_its_group_survives_a_restart(
+    http: Capture,
+) -> None:
+    """Found by benchmarks/soak.py: critical was paged, the step down to warning waited for
+    group_interval, the alerts service was SIGKILLed meanwhile; the next process took
+    the alert as told at warning, and the receiver kept it as critical."""
+    n = hook(http, group_interval="5m")
+    n.notify(change(severity="critical"), T0)
+    await n.drain()
+    now = change(severity="warning", ts=T0 + 30)
+    n.notify(now, T0 + 30)  # waits for the interval
+    fp = now.fingerprint
+    sent_at, told = n.export(fp), n.export_told(fp)
+    assert told == {"h": "critical"}
+    again = hook(http, group_interval="5m")  # the next process
+    again.restore([now], {fp: sent_at}, T0 + 60, told={fp: told})
+    again.flush(T0 + 299)
+    await again.drain()
+    assert len(http.bodies) == 1
+    again.flush(T0 + 300)
+    await again.drain()
+    assert [[a["severity"] for a in b["alerts"]] for b in http.bodies] == [
+        ["critical"],
+        ["warning"],
+    ]
+
+
 async def test_a_busy_group_does_not_hold_up_the_others(http: Capture) -> None:
     n = hook(http)  # group_by alertname, bot; group_interval 5m
     n.notify(change(rule="DataQualityLow", bot="x"), T0)

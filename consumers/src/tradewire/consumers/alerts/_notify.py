@@ -37,6 +37,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from tradewire.schemas import AlertChange
 
 from ._inhibit import DEFAULT_INHIBIT_RULES, Inhibitor, InhibitRule
@@ -167,26 +169,44 @@ class Notifier:
             if fingerprint in st.active
         }
 
+    def export_told(self, fingerprint: str) -> dict[str, str]:
+        """Per receiver, the severity this firing alert was last sent at."""
+        return {
+            name: told.severity
+            for name, st in self._state.items()
+            if fingerprint in st.active and (told := st.active[fingerprint].told) is not None
+        }
+
     def restore(
-        self, firing: list[AlertChange], saved: dict[str, dict[str, float | None]], now: float
+        self,
+        firing: list[AlertChange],
+        saved: dict[str, dict[str, float | None]],
+        now: float,
+        *,
+        told: dict[str, dict[str, str]] | None = None,
     ) -> None:
         """After a restart: what was sent stays sent (no re-page), what was not sent yet
         (held by a silence, waiting) is sent when it can be. ``saved`` is, per alert, per
         receiver, when it was sent; a receiver with no entry (new, or added since) counts
-        the alert as sent now."""
+        the alert as sent now. ``told``: per alert, per receiver, the severity it was
+        sent at (``export_told``); one that differs now is sent again when its group may."""
         for change in firing:
             self.inhibitor.update(change)
             mine = saved.get(change.fingerprint, {})
+            severities = (told or {}).get(change.fingerprint, {})
             for r in self.receivers:
                 if not r.routes(change):
                     continue
                 st = self._state[r.name]
                 sent_at = mine.get(r.name, now)
-                told = None if sent_at is None else change
-                st.active[change.fingerprint] = _Sent(change, sent_at, told)
+                was = severities.get(r.name, change.severity)
+                had = None if sent_at is None else msgspec.structs.replace(change, severity=was)
+                st.active[change.fingerprint] = _Sent(change, sent_at, had)
                 if sent_at is not None:
                     key = self._key(r, change)
                     st.last_sent[key] = max(st.last_sent.get(key, 0.0), sent_at)
+                    if was != change.severity and not self._muted(change, now):
+                        self._enqueue(r, st, change, now)  # the change that waited
 
     def export_resolve(self, fingerprint: str) -> tuple[AlertChange, dict[str, float]] | None:
         """A resolve of this alert waiting to go out (``group_interval``): the change and,

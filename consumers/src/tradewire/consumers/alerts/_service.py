@@ -212,7 +212,13 @@ class AlertsService(ConsumerService):
         key, inst, firing = found
         notified = self.notifier.export(fingerprint)
         return msgspec.json.encode(
-            AlertRecord(key=key, instance=inst, notified=notified, firing=firing)
+            AlertRecord(
+                key=key,
+                instance=inst,
+                notified=notified,
+                firing=firing,
+                told=self.notifier.export_told(fingerprint),
+            )
         )
 
     async def _save(self, now: float, *, bots: bool = False) -> None:
@@ -276,7 +282,8 @@ class AlertsService(ConsumerService):
         if legacy is not None:
             notified = legacy.notified_by_alert([c.fingerprint for c in firing]) | notified
         # Sent before the restart stays sent (no re-page); held by a silence stays held.
-        self.notifier.restore(firing, notified, time.time())
+        told = {fp: r.told for fp, r in records.items()}
+        self.notifier.restore(firing, notified, time.time(), told=told)
         # Resolves that waited for their group's interval wait again, then go.
         waiting = await read_prefix(js, bucket, RESOLVE_PREFIX, WaitingResolve)
         self.notifier.restore_resolves([(w.change, w.told) for w in waiting.values()], time.time())

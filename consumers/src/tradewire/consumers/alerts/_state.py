@@ -56,6 +56,7 @@ class AlertRecord(msgspec.Struct, kw_only=True):
     instance: Instance
     notified: dict[str, float | None] = msgspec.field(default_factory=dict)
     firing: AlertChange | None = None
+    told: dict[str, str] = msgspec.field(default_factory=dict)  # receiver -> severity sent
 
 
 class WaitingResolve(msgspec.Struct, kw_only=True):
