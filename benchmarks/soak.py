@@ -4,7 +4,8 @@ every alert paged once.
 
 usage: uv run python benchmarks/soak.py [--duration 1200] [--bots 200] [--rate 10]
        [--kill-every 60] [--targets store,metrics,alerts] [--nats-restart-at S]
-       [--nats-down 5] [--seed 1] [--json FILE] [--plot FILE.svg] [--keep] [--smoke]
+       [--nats-down 5] [--ready-timeout 300] [--seed 1] [--json FILE] [--plot FILE.svg]
+       [--keep] [--smoke]
 
 ``--smoke`` is a run of about 2 minutes (60 s of fleet, a kill every 15 s);
 tests/stack/test_soak.py runs a 6-second one in the suite.
@@ -45,7 +46,8 @@ with SIGTERM), it checks:
 - resources: RSS and open file descriptors of every process, sampled from /proc.
 
 Exit status 0 when every check passes. ``--json`` writes every number; ``--plot`` an SVG
-of RSS and open files over time.
+of RSS and open files over time. ``--keep`` keeps the run's directory (logs, the store, the
+notifications received as ``notifications.jsonl``).
 """
 
 from __future__ import annotations
