@@ -72,6 +72,57 @@ async def test_group_interval_batches_later_changes_and_swallows_flaps(http: Cap
     assert n.export(change(bot="a").fingerprint) == {"h": T0 + 910}
 
 
+async def test_a_severity_flap_back_to_what_was_sent_is_not_sent_again(http: Capture) -> None:
+    """Found by benchmarks/soak.py: an error rate hovering at its critical line went
+    warning, critical, warning within one group_interval, and the receiver was paged
+    "warning" a second time for an alert it had as warning already."""
+    n = hook(http, group_interval="5m")
+    n.notify(change(severity="warning"), T0)
+    await n.drain()
+    n.notify(change(severity="critical", ts=T0 + 20), T0 + 20)  # waits for the interval
+    n.notify(change(severity="warning", ts=T0 + 30), T0 + 30)  # back to what was sent
+    n.flush(T0 + 300)
+    await n.drain()
+    assert [[a["severity"] for a in b["alerts"]] for b in http.bodies] == [["warning"]]
+    n.notify(change(severity="critical", ts=T0 + 310), T0 + 310)  # an escalation that stays
+    await n.drain()
+    assert [a["severity"] for a in http.bodies[-1]["alerts"]] == ["critical"]
+    n.notify(change(severity="warning", ts=T0 + 320), T0 + 320)  # and a real step down
+    n.flush(T0 + 610)
+    await n.drain()
+    assert [[a["severity"] for a in b["alerts"]] for b in http.bodies[1:]] == [
+        ["critical"],
+        ["warning"],
+    ]
+
+
+async def test_a_severity_change_waiting_for_its_group_survives_a_restart(
+    http: Capture,
+) -> None:
+    """Found by benchmarks/soak.py: critical was paged, the step down to warning waited for
+    group_interval, the alerts service was SIGKILLed meanwhile; the next process took
+    the alert as told at warning, and the receiver kept it as critical."""
+    n = hook(http, group_interval="5m")
+    n.notify(change(severity="critical"), T0)
+    await n.drain()
+    now = change(severity="warning", ts=T0 + 30)
+    n.notify(now, T0 + 30)  # waits for the interval
+    fp = now.fingerprint
+    sent_at, told = n.export(fp), n.export_told(fp)
+    assert told == {"h": "critical"}
+    again = hook(http, group_interval="5m")  # the next process
+    again.restore([now], {fp: sent_at}, T0 + 60, told={fp: told})
+    again.flush(T0 + 299)
+    await again.drain()
+    assert len(http.bodies) == 1
+    again.flush(T0 + 300)
+    await again.drain()
+    assert [[a["severity"] for a in b["alerts"]] for b in http.bodies] == [
+        ["critical"],
+        ["warning"],
+    ]
+
+
 async def test_a_busy_group_does_not_hold_up_the_others(http: Capture) -> None:
     n = hook(http)  # group_by alertname, bot; group_interval 5m
     n.notify(change(rule="DataQualityLow", bot="x"), T0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,39 @@ async def test_crossing_pages_once_resolves_once_and_survives_a_restart(
         assert body["version"] == "4" and body["receiver"] == "hook"
     await wait_until(lambda: svc.notifier.failed["dead"] >= 1, timeout=20)
     assert svc.notifier.sent["hook"] == 1  # this process sent the resolve only
+    svc.stop()
+    assert await task == 0
+
+
+async def test_a_resolve_waiting_for_group_interval_survives_a_restart(
+    nats_server: EmbeddedNats, receiver: Capture, tmp_path: Path
+) -> None:
+    """Found by benchmarks/soak.py: an alert resolved within group_interval of its page
+    waits to be told; the alerts service SIGKILLed meanwhile forgot it, and the receiver
+    kept the alert as firing for good."""
+    rules = rules_file(tmp_path, receiver.url + "/hook")
+    rules.write_text(rules.read_text().replace("group_interval: 1s", "group_interval: 8s"))
+    svc, task = await start(nats_server.url, rules)
+    async with Publisher(
+        "bot-rs", url=nats_server.url, outbox_dir=tmp_path / "o", heartbeat_interval_s=0
+    ) as tel:
+        tel.risk(drawdown_pct=12)  # fires: paged at once
+        assert await tel.flush(10)
+        await wait_until(lambda: len(receiver.bodies) == 1)
+        tel.risk(drawdown_pct=7)  # resolves: waits for the group's interval
+        assert await tel.flush(10)
+        await settled(svc, "bot-rs", 7.0)
+        assert len(receiver.bodies) == 1
+        task.cancel()  # gone without a word, as under SIGKILL (its state is saved)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        svc, task = await start(nats_server.url, rules)
+        await wait_until(lambda: len(receiver.bodies) == 2, timeout=30)
+    assert [b["status"] for b in receiver.bodies] == ["firing", "resolved"]
+    assert (
+        receiver.bodies[1]["alerts"][0]["fingerprint"]
+        == (receiver.bodies[0]["alerts"][0]["fingerprint"])
+    )
     svc.stop()
     assert await task == 0
 

@@ -247,6 +247,7 @@ def test_hostile_seq_and_clocks_ahead_do_not_break_the_scrape() -> None:
     f = Feed(a)
     f(Heartbeat(), ts=T0 + 3600)  # the bot's clock runs an hour ahead
     f(Mark(symbol="X", price=1), ts=T0 + 3600)
+    assert a.apply(Heartbeat(id="h0", bot="b1", run="r", seq=1, ts=T0), T0)
     ev = Heartbeat(id="h", bot="b1", run="r", seq=10**400, ts=T0, open_files=10**400)
     assert a.apply(ev, T0)
     huge = 10**400

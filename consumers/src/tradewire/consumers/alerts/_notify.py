@@ -6,7 +6,8 @@ its group (``group_by`` labels). A group goes out ``group_wait`` after its first
 a group notified within the last ``group_interval`` waits until that much time has passed
 since, and then sends everything that changed meanwhile in one notification. An alert
 that fired and resolved before anything was sent is never sent; one that resolved and
-fired again before its resolve went out is not sent again. A resolve goes only to
+fired again before its resolve went out is not sent again, nor one whose severity went
+back to the one last sent before the change went out. A resolve goes only to
 receivers that were sent the firing (and want resolves); a still-firing alert is sent
 again every ``repeat_interval``. An alert held by a silence or an inhibition is sent if
 it is still firing when that ends.
@@ -35,6 +36,8 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from tradewire.schemas import AlertChange
 
@@ -85,6 +88,7 @@ class DeliveryError(Exception):
 class _Sent:
     change: AlertChange  # the latest firing change
     sent_at: float | None = None  # None: not sent (held back, or waiting) so far
+    told: AlertChange | None = None  # the firing change the receiver was last sent
 
 
 @dataclass
@@ -165,25 +169,74 @@ class Notifier:
             if fingerprint in st.active
         }
 
+    def export_told(self, fingerprint: str) -> dict[str, str]:
+        """Per receiver, the severity this firing alert was last sent at."""
+        return {
+            name: told.severity
+            for name, st in self._state.items()
+            if fingerprint in st.active and (told := st.active[fingerprint].told) is not None
+        }
+
     def restore(
-        self, firing: list[AlertChange], saved: dict[str, dict[str, float | None]], now: float
+        self,
+        firing: list[AlertChange],
+        saved: dict[str, dict[str, float | None]],
+        now: float,
+        *,
+        told: dict[str, dict[str, str]] | None = None,
     ) -> None:
         """After a restart: what was sent stays sent (no re-page), what was not sent yet
         (held by a silence, waiting) is sent when it can be. ``saved`` is, per alert, per
         receiver, when it was sent; a receiver with no entry (new, or added since) counts
-        the alert as sent now."""
+        the alert as sent now. ``told``: per alert, per receiver, the severity it was
+        sent at (``export_told``); one that differs now is sent again when its group may."""
         for change in firing:
             self.inhibitor.update(change)
             mine = saved.get(change.fingerprint, {})
+            severities = (told or {}).get(change.fingerprint, {})
             for r in self.receivers:
                 if not r.routes(change):
                     continue
                 st = self._state[r.name]
                 sent_at = mine.get(r.name, now)
-                st.active[change.fingerprint] = _Sent(change, sent_at)
+                was = severities.get(r.name, change.severity)
+                had = None if sent_at is None else msgspec.structs.replace(change, severity=was)
+                st.active[change.fingerprint] = _Sent(change, sent_at, had)
                 if sent_at is not None:
                     key = self._key(r, change)
                     st.last_sent[key] = max(st.last_sent.get(key, 0.0), sent_at)
+                    if was != change.severity and not self._muted(change, now):
+                        self._enqueue(r, st, change, now)  # the change that waited
+
+    def export_resolve(self, fingerprint: str) -> tuple[AlertChange, dict[str, float]] | None:
+        """A resolve of this alert waiting to go out (``group_interval``): the change and,
+        per receiver it waits for, when that receiver was sent the firing; None: none."""
+        waiting: AlertChange | None = None
+        told: dict[str, float] = {}
+        for name, st in self._state.items():
+            key = st.queued.get(fingerprint)
+            group = st.groups.get(key) if key is not None else None
+            back = group.taken_back.get(fingerprint) if group is not None else None
+            if group is not None and back is not None and back.sent_at is not None:
+                waiting = group.changes[fingerprint]
+                told[name] = back.sent_at
+        return None if waiting is None else (waiting, told)
+
+    def restore_resolves(
+        self, waiting: list[tuple[AlertChange, dict[str, float]]], now: float
+    ) -> None:
+        """After a restart: resolves that waited (``export_resolve``) wait again, each
+        for the group interval since its receiver was sent the firing."""
+        for change, told in waiting:
+            fp = change.fingerprint
+            for r in self.receivers:
+                st = self._state[r.name]
+                sent_at = told.get(r.name)
+                if sent_at is None or not r.send_resolved or fp in st.active:
+                    continue  # firing again since: restored as firing
+                key = self._key(r, change)
+                st.last_sent[key] = max(st.last_sent.get(key, 0.0), sent_at)
+                self._enqueue(r, st, change, now).taken_back[fp] = _Sent(change, sent_at, change)
 
     # -- input ----------------------------------------------------------------------------
     def notify(self, change: AlertChange, now: float) -> None:
@@ -216,6 +269,9 @@ class Notifier:
                     sent = st.active[fp] = _Sent(change)
                     self.dirty.add(fp)
                 sent.change = change
+                if sent.told is not None and sent.told.severity == change.severity:
+                    self._unqueue(st, fp)  # back to what the receiver has: nothing new
+                    continue
                 if self.silenced(change, now):
                     self.held[r.name] += 1
                 elif self.inhibitor.inhibited(change):
@@ -321,8 +377,11 @@ class Notifier:
             if not alerts:
                 continue
             for c in alerts:
+                if c.state == "resolved":
+                    self.dirty.add(c.fingerprint)  # its saved waiting resolve goes
                 if c.state == "firing" and c.fingerprint in st.active:
                     st.active[c.fingerprint].sent_at = now
+                    st.active[c.fingerprint].told = c
                     self.dirty.add(c.fingerprint)
             st.last_sent[key] = now
             st.sent_times.append(now)

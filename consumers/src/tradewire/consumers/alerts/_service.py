@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -36,7 +36,14 @@ from ._notify import Notifier
 from ._receivers import parse_receivers
 from ._rules import DEFAULT_RULES, RuleError, load_rules
 from ._silences import SilenceWatch, open_bucket
-from ._state import ALERT_PREFIX, BOT_PREFIX, AlertRecord, StateStore
+from ._state import (
+    ALERT_PREFIX,
+    BOT_PREFIX,
+    RESOLVE_PREFIX,
+    AlertRecord,
+    StateStore,
+    WaitingResolve,
+)
 
 __all__ = ["RULES_KEY", "AlertsConfig", "AlertsService", "load_alerts_config"]
 
@@ -98,10 +105,15 @@ class AlertsService(ConsumerService):
         )
         self.engine = Engine(rule_file.rules, live_window_s=config.live_window_s)
         self.retired = Retired("alerts", self._retire)
-        self.published: Counter[str] = Counter()
+        self.published: Counter[str] = Counter()  # changes the alerts stream took
+        # Changes not published yet (NATS away or refusing): they go first, in order, at
+        # the next try; Nats-Msg-Id (the change id) makes a repeated one count once.
+        self.unpublished: deque[AlertChange] = deque()
+        self._publish_lock = asyncio.Lock()  # the batch handler and the clock both publish
         self.state: StateStore | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._dirty: set[str] = set()  # alerts whose saved record is out of date
+        self._resolves_saved: set[str] = set()  # alerts with a waiting resolve saved
         self._retire_changes: list[AlertChange] = []  # published at the next tick
         self._save_lock = asyncio.Lock()
         self._bots_saved_at = 0.0
@@ -154,22 +166,43 @@ class AlertsService(ConsumerService):
             log.warning("bot %s retired: %d of its alert(s) end", bot, len(changes))
 
     async def _emit(self, changes: list[AlertChange], now: float) -> None:
-        if not changes:
+        """Notify first (a page never waits on NATS), then publish on the alerts stream
+        these changes and any still waiting from before."""
+        if changes:
+            for change in changes:
+                self._dirty.add(change.fingerprint)
+            self.notifier.notify_all(changes, now)
+            self.unpublished.extend(changes)
+        await self._publish_waiting()
+
+    async def _publish_waiting(self) -> None:
+        """Publish waiting changes in order while NATS is connected; stop at the first
+        failure (the rest wait for the next batch or tick) rather than wait out a
+        JetStream timeout per change while NATS is away."""
+        nc = self.nc
+        if nc is None:
             return
-        assert self.nc is not None
-        js = self.nc.jetstream()
-        for change in changes:
-            self.published[change.state] += 1
-            self._dirty.add(change.fingerprint)
-            try:
-                await js.publish(
-                    self.subjects.alert(change.bot, change.rule),
-                    msgspec.json.encode(change),
-                    headers={"Nats-Msg-Id": change.id},
-                )
-            except Exception as exc:
-                log.error("publishing %s %s failed: %r", change.rule, change.state, exc)
-        self.notifier.notify_all(changes, now)
+        js = nc.jetstream()
+        async with self._publish_lock:
+            while self.unpublished and nc.is_connected:
+                change = self.unpublished[0]
+                try:
+                    await js.publish(
+                        self.subjects.alert(change.bot, change.rule),
+                        msgspec.json.encode(change),
+                        headers={"Nats-Msg-Id": change.id},
+                    )
+                except Exception as exc:
+                    log.error(
+                        "publishing %s %s failed: %r; %d change(s) wait for the next try",
+                        change.rule,
+                        change.state,
+                        exc,
+                        len(self.unpublished),
+                    )
+                    return
+                self.unpublished.popleft()
+                self.published[change.state] += 1
 
     # -- state ---------------------------------------------------------------------------------
     def _alert_value(self, fingerprint: str) -> bytes | None:
@@ -179,7 +212,13 @@ class AlertsService(ConsumerService):
         key, inst, firing = found
         notified = self.notifier.export(fingerprint)
         return msgspec.json.encode(
-            AlertRecord(key=key, instance=inst, notified=notified, firing=firing)
+            AlertRecord(
+                key=key,
+                instance=inst,
+                notified=notified,
+                firing=firing,
+                told=self.notifier.export_told(fingerprint),
+            )
         )
 
     async def _save(self, now: float, *, bots: bool = False) -> None:
@@ -192,6 +231,15 @@ class AlertsService(ConsumerService):
             alerts = self._dirty | self.notifier.dirty
             self._dirty, self.notifier.dirty = set(), set()
             items = {ALERT_PREFIX + fp: self._alert_value(fp) for fp in alerts}
+            for fp in alerts:
+                waiting = self.notifier.export_resolve(fp)
+                if waiting is not None:
+                    value = WaitingResolve(change=waiting[0], told=waiting[1])
+                    items[RESOLVE_PREFIX + fp] = msgspec.json.encode(value)
+                    self._resolves_saved.add(fp)
+                elif fp in self._resolves_saved:
+                    items[RESOLVE_PREFIX + fp] = None
+                    self._resolves_saved.discard(fp)
             if bots or now - self._bots_saved_at >= _BOT_SAVE_S:
                 self._bots_saved_at = now
                 names, self.engine.dirty_bots = self.engine.dirty_bots, set()
@@ -210,6 +258,9 @@ class AlertsService(ConsumerService):
                     name = key.partition(".")[2]
                     if key.startswith(ALERT_PREFIX):
                         self._dirty.add(name)
+                    elif key.startswith(RESOLVE_PREFIX):
+                        self._dirty.add(name)
+                        self._resolves_saved.add(name)  # may be there: delete it next time
                     else:
                         self.engine.dirty_bots.add(name)
 
@@ -231,7 +282,13 @@ class AlertsService(ConsumerService):
         if legacy is not None:
             notified = legacy.notified_by_alert([c.fingerprint for c in firing]) | notified
         # Sent before the restart stays sent (no re-page); held by a silence stays held.
-        self.notifier.restore(firing, notified, time.time())
+        told = {fp: r.told for fp, r in records.items()}
+        self.notifier.restore(firing, notified, time.time(), told=told)
+        # Resolves that waited for their group's interval wait again, then go.
+        waiting = await read_prefix(js, bucket, RESOLVE_PREFIX, WaitingResolve)
+        self.notifier.restore_resolves([(w.change, w.told) for w in waiting.values()], time.time())
+        self._resolves_saved = set(waiting)
+        self._dirty |= set(waiting)  # saved again as they are now (or deleted)
         if legacy is not None:
             self._dirty |= {c.fingerprint for c in firing}
             self._dirty |= {i.fingerprint for i in self.engine.instances.values()}
@@ -285,6 +342,7 @@ class AlertsService(ConsumerService):
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
+        await self._publish_waiting()
         await self._save(time.time(), bots=True)
         await self.silences.stop()
         await self.retired.stop()
@@ -321,6 +379,7 @@ class AlertsService(ConsumerService):
                 "rules": len(self.engine.rules),
                 "firing": firing,
                 "published": dict(self.published),
+                "unpublished": len(self.unpublished),
                 "silences": sum(s.active(time.time()) for s in self.silences.silences.values()),
                 "bots_live": live,
                 "bots_history_only": len(self.engine.bots) - live,

@@ -4,6 +4,8 @@ per bot, so no value grows with the fleet (NATS refuses values past its max payl
 - ``alert.<fingerprint>``: a pending or firing alert: the engine's instance, when each
   receiver was sent it, and (firing) the alert as ``alerts list`` and the metrics
   service show it;
+- ``resolve.<fingerprint>``: a resolve waiting for its group's ``group_interval``, and
+  when each receiver it waits for was sent the firing (a restart sends it when due);
 - ``bot.<bot>``: the bot's clock, whether it is live, and what its threshold and
   absence series last saw;
 - ``silence.<id>``: one silence each (``_silences.py``).
@@ -33,15 +35,18 @@ from ._engine import Instance
 __all__ = [
     "ALERT_PREFIX",
     "BOT_PREFIX",
+    "RESOLVE_PREFIX",
     "AlertRecord",
     "Legacy",
     "StateStore",
+    "WaitingResolve",
     "read_firing",
 ]
 
 log = logging.getLogger("tradewire.alerts")
 ALERT_PREFIX = "alert."
 BOT_PREFIX = "bot."
+RESOLVE_PREFIX = "resolve."
 _LEGACY_KEYS = ("engine", "firing", "notified")
 _CONCURRENCY = 128  # KV writes in flight at once
 
@@ -51,6 +56,12 @@ class AlertRecord(msgspec.Struct, kw_only=True):
     instance: Instance
     notified: dict[str, float | None] = msgspec.field(default_factory=dict)
     firing: AlertChange | None = None
+    told: dict[str, str] = msgspec.field(default_factory=dict)  # receiver -> severity sent
+
+
+class WaitingResolve(msgspec.Struct, kw_only=True):
+    change: AlertChange
+    told: dict[str, float]  # receiver -> when it was sent the firing
 
 
 class Legacy(msgspec.Struct, kw_only=True):

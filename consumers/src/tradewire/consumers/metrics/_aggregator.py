@@ -87,7 +87,9 @@ class Aggregator:
         self.fee_tier: dict[str, tuple[str, ...]] = {}  # the series of the current tier
         self.latest_order: dict[str, dict[str, Any]] = {}
         self.latest_account: dict[str, dict[str, Any]] = {}
-        self.runs: OrderedDict[tuple[str, str], list[int]] = OrderedDict()  # [max seq, seen]
+        # (bot, run) -> [lowest seq, highest seq, events seen]: a run already under way
+        # when the service started is counted from its first event seen here.
+        self.runs: OrderedDict[tuple[str, str], list[int]] = OrderedDict()
         self.ids = Recent(lim.dedup_ids)
         self.order_outcome = Recent(200_000)  # one submission outcome per order
         self.bots: set[str] = set()
@@ -121,11 +123,12 @@ class Aggregator:
             f["pipeline_event_latency_seconds"].observe((), max(0.0, now - ev.ts))
             run = self.runs.get((bot, ev.run))
             if run is None:
-                run = self.runs[(bot, ev.run)] = [0, 0]
+                run = self.runs[(bot, ev.run)] = [ev.seq, ev.seq, 0]
                 if len(self.runs) > self.limits.max_runs:
                     self.runs.popitem(last=False)
-            run[0] = max(run[0], ev.seq)
-            run[1] += 1
+            run[0] = min(run[0], ev.seq)
+            run[1] = max(run[1], ev.seq)
+            run[2] += 1
         fold = FOLDS.get(type(ev))
         if fold is not None:
             fold(self, ev, now, seed)

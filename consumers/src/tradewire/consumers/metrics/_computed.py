@@ -54,8 +54,8 @@ def _staleness(a: Aggregator, now: float) -> Samples:
 
 def _lost(a: Aggregator, now: float) -> Samples:
     lost: dict[str, int] = defaultdict(int)
-    for (bot, _), (max_seq, seen) in a.runs.items():
-        lost[bot] += max(0, max_seq - seen)
+    for (bot, _), (low, high, seen) in a.runs.items():
+        lost[bot] += max(0, high - low + 1 - seen)
     return [((bot,), count(n)) for bot, n in lost.items()]
 
 

@@ -4,22 +4,33 @@ The reading consumer has a name the caller picks (``<durable>-history``), not a 
 one: a server that lets a service pull only from consumers it names (least privilege:
 the metrics service must not be able to pull, and ack, the store's messages) can say so.
 It is deleted after use; one left by a crash goes after 30 s idle, or at the next start.
+
+It is read with the services' own pull (:class:`PullConsumer`), not nats-py's
+``fetch()``: the alerts service replays its longest window (5 minutes of the fleet) at
+each start, and ``fetch()`` (one ``wait_for`` per message) made a restart under a
+200-bot fleet take 90 s (found by benchmarks/soak.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 
-import nats
 from nats.aio.client import Client
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from tradewire.schemas import Event, EventError, Subjects, decode
 
+from ._delivery import Delivery
+from ._pull import Acks, ConsumerSettings, PullConsumer
+
 __all__ = ["read_history"]
+
+_IDLE_S = 5.0  # no message for this long: the rest of the slice is gone
 
 
 async def read_history(
@@ -55,30 +66,52 @@ async def read_history(
     if name:  # one left by a start that crashed: its position is not ours
         with contextlib.suppress(NotFoundError):
             await js.delete_consumer(stream, name)
-    await js.add_consumer(stream, config)
-    sub = await js.pull_subscribe_bind(consumer=config.name, stream=stream)
+    info = await js.add_consumer(stream, config)
     n = 0
-    try:
-        while True:
-            try:
-                msgs = await sub.fetch(1000, timeout=1.0)
-            except nats.errors.TimeoutError:
-                break
-            for m in msgs:
-                try:
-                    bot, kind = subjects.parse_event(m.subject)
-                    received_at = m.metadata.timestamp.timestamp()
-                    on_event(
-                        decode(m.data, expect_bot=bot, expect_kind=kind, received_at=received_at)
-                    )
-                except EventError:
-                    continue
-                n += 1
-            if not msgs or msgs[-1].metadata.num_pending == 0:
-                break
-    finally:
+    if not info.num_pending:
         with contextlib.suppress(Exception):
-            await sub.unsubscribe()
+            await js.delete_consumer(stream, config.name)
+        return 0
+    last = [time.monotonic()]
+
+    async def handle(batch: Sequence[Delivery]) -> Acks:
+        nonlocal n
+        for d in batch:
+            try:
+                bot, kind = subjects.parse_event(d.subject)
+                on_event(
+                    decode(
+                        d.data, expect_bot=bot, expect_kind=kind, received_at=d.received_ns / 1e9
+                    )
+                )
+            except EventError:
+                continue
+            n += 1
+        last[0] = time.monotonic()  # after the work: a slow batch is not idleness
+        if batch[-1].pending == 0:
+            puller.stop()
+        return Acks()  # AckPolicy.NONE: nothing to ack
+
+    settings = ConsumerSettings(
+        stream=stream,
+        durable=config.name,
+        filter_subject=subjects.events_wildcard,
+        max_batch=5000,
+        request_size=1000,
+        max_wait_s=0.05,
+    )
+    puller = PullConsumer(nc, settings, handle)
+
+    async def idle() -> None:  # nothing more comes (purged meanwhile): stop anyway
+        while time.monotonic() - last[0] < _IDLE_S:
+            await asyncio.sleep(0.5)
+        puller.stop()
+
+    watchdog = asyncio.create_task(idle())
+    try:
+        await puller.run()
+    finally:
+        watchdog.cancel()
         with contextlib.suppress(Exception):
             await js.delete_consumer(stream, config.name)
     return n
