@@ -101,11 +101,21 @@ class Aggregator:
         return self.caps(bot, name, value)
 
     # -- events -------------------------------------------------------------------------
-    def apply(self, ev: Envelope, now: float | None = None, *, seed: bool = False) -> bool:
+    def apply(
+        self,
+        ev: Envelope,
+        now: float | None = None,
+        *,
+        seed: bool = False,
+        redelivered: bool = False,
+    ) -> bool:
         """Fold one event in; False if it was a redelivery (already counted) or refused.
 
         ``seed=True`` (start-up, from the last message per subject) sets state and gauges
         only: counters and histograms start at zero after a restart.
+        ``redelivered=True`` (the server delivered it before, perhaps to the process before
+        this one) counts the event but leaves its run's seq span alone: its neighbours may
+        have been acked by that process, and their absence here is not a loss.
         """
         now = time.time() if now is None else now
         f = self.families
@@ -121,18 +131,26 @@ class Aggregator:
                 return False
             f["pipeline_events_total"].inc((bot, KIND_OF[type(ev)]))
             f["pipeline_event_latency_seconds"].observe((), max(0.0, now - ev.ts))
-            run = self.runs.get((bot, ev.run))
-            if run is None:
-                run = self.runs[(bot, ev.run)] = [ev.seq, ev.seq, 0]
-                if len(self.runs) > self.limits.max_runs:
-                    self.runs.popitem(last=False)
-            run[0] = min(run[0], ev.seq)
-            run[1] = max(run[1], ev.seq)
-            run[2] += 1
+            self._span(ev, redelivered)
         fold = FOLDS.get(type(ev))
         if fold is not None:
             fold(self, ev, now, seed)
         return True
+
+    def _span(self, ev: Envelope, redelivered: bool) -> None:
+        """Widen the run's seq span (lost = holes in it). A redelivery only fills a hole."""
+        run = self.runs.get((ev.bot, ev.run))
+        if redelivered:
+            if run is not None and run[0] <= ev.seq <= run[1]:
+                run[2] += 1
+            return
+        if run is None:
+            run = self.runs[(ev.bot, ev.run)] = [ev.seq, ev.seq, 0]
+            if len(self.runs) > self.limits.max_runs:
+                self.runs.popitem(last=False)
+        run[0] = min(run[0], ev.seq)
+        run[1] = max(run[1], ev.seq)
+        run[2] += 1
 
     def tick(self, now: float | None = None) -> None:
         """Time-driven updates: orders open past ``unfilled_order_after_s`` count once."""

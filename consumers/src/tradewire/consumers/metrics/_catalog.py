@@ -152,7 +152,7 @@ CATALOG: tuple[Spec, ...] = (
     # -- the pipeline's own health
     _c("pipeline_events_total", (*B, "kind"), "Events aggregated", "every event"),
     _c("pipeline_quarantined_total", ("reason",), "Messages refused by this service", "invalid messages"),
-    _g("pipeline_lost_events", B, "Events missing from seq (between the first and the last seq seen since start, per run)", "scrape time: every event's seq"),
+    _g("pipeline_lost_events", B, "Events missing from seq (between the first and the last seq delivered first to this process, per run)", "scrape time: every event's seq"),
     _c("pipeline_duplicates_total", (), "Redelivered events skipped", "every event"),
     _h("pipeline_event_latency_seconds", (), "Event time to aggregation (bot clock vs this host's)", "every event", buckets=LATENCY_BUCKETS),
     _c("pipeline_label_overflow_total", (*B, "label"), "Label values reported as 'other' because of the per-bot cap", "every event"),

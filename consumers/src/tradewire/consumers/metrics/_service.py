@@ -102,7 +102,7 @@ class MetricsService(ConsumerService):
             if not self.retired.admits(event.bot, event.ts):
                 continue  # from before the bot was retired
             try:
-                if agg.apply(event, now):
+                if agg.apply(event, now, redelivered=d.num_delivered > 1):
                     self.history.observe(event, now)
             except Exception:  # a bug here must not fail the batch, and so every bot's
                 log.exception("aggregating the event at stream seq %d failed", d.stream_seq)
