@@ -101,8 +101,8 @@ async def store(js: JetStreamContext, db: Path, stop: asyncio.Event) -> None:
 
     async def handle(msgs: list[Msg]) -> None:
         good, bad = decoded(msgs)
-        events = [(ev, _delivery(m)) for ev, m in good]
-        problems: list[tuple[Delivery, Problem]] = [(_delivery(m), e) for m, e in bad]
+        events = [(ev, delivery_of(m)) for ev, m in good]
+        problems: list[tuple[Delivery, Problem]] = [(delivery_of(m), e) for m, e in bad]
         await asyncio.to_thread(writer.write, events, problems)
         for m in msgs:
             await m.ack()
@@ -113,7 +113,8 @@ async def store(js: JetStreamContext, db: Path, stop: asyncio.Event) -> None:
         writer.close()
 
 
-def _delivery(m: Msg) -> Delivery:
+def delivery_of(m: Msg) -> Delivery:
+    """What the product's writer takes for a message, from nats-py's metadata."""
     md = m.metadata
     return Delivery(
         m.subject,

@@ -41,6 +41,7 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import table
+from _stock_pipeline import delivery_of
 
 from tradewire.consumers.embedded import EmbeddedNats
 from tradewire.consumers.runtime import Delivery
@@ -184,18 +185,8 @@ async def baseline(url: str, db: Path, n: int) -> float:
         good: list[tuple[Envelope, Delivery]] = []
         bad: list[tuple[Delivery, EventError | str]] = []
         for m in msgs:
-            md = m.metadata
-            d = Delivery(
-                m.subject,
-                m.data,
-                m.reply or "",
-                md.sequence.stream,
-                md.num_delivered,
-                int(md.timestamp.timestamp() * 1e9),
-                md.num_pending,
-            )
             bot, kind = SUBJECTS.parse_event(m.subject)
-            good.append((decode(m.data, expect_bot=bot, expect_kind=kind), d))
+            good.append((decode(m.data, expect_bot=bot, expect_kind=kind), delivery_of(m)))
         await asyncio.to_thread(writer.write, good, bad)
         for m in msgs:
             await m.ack()
