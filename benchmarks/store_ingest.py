@@ -17,7 +17,8 @@ Then the dedup alone (``--rounds`` rounds, the variants interleaved, each on a f
 with every id in ``event_ids`` (the VARCHAR primary key, as before ``seq_ranges``), with
 a 64-bit hash of every id as a UBIGINT primary key (and a look-up of the ids whose hash
 was there already: the collision check), and as shipped (ranges per run for ``<run>-<seq>``
-ids). Last, the cost of a batch whose every event is stored already (a redelivery).
+ids), each as events/s and as CPU µs per event (all threads: less bent by other work on
+the machine). Last, the cost of a batch whose every event is stored already (a redelivery).
 ``--prefill-rows N`` first loads N mark rows from 1,000 runs (and their ids into each
 variant's index) into each file, to measure dedup against large tables.
 ``--dedup-only`` runs the dedup comparison alone (no NATS); ``--quick`` is a smoke run
@@ -202,14 +203,16 @@ async def writer_only(
 ) -> float:
     """``StoreWriter.write`` alone on decoded 20,000-event batches: the DuckDB side of
     ingest (Arrow conversion, dedup, insert, commit) without NATS."""
-    rate, _ = write_batches(db, list(fleet_events(n)), batch, writer)
+    rate, _, _ = write_batches(db, list(fleet_events(n)), batch, writer)
     return rate
 
 
 def write_batches(
     db: Path, events: list[Envelope], batch: int, writer: type[StoreWriter]
-) -> tuple[float, float]:
-    """(events/s writing ``events`` in batches, seconds to write the last batch again)."""
+) -> tuple[float, float, float]:
+    """(events/s writing ``events`` in batches, CPU µs per event doing so (every thread
+    of the process: less bent than the rate by other work on the machine), seconds to
+    write the last batch again)."""
     w = writer(db)
     n = len(events)
     batches = [
@@ -219,17 +222,18 @@ def write_batches(
         ]
         for start in range(0, n, batch)
     ]
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     for rows in batches:
         w.write(rows, [])
     rate = n / (time.perf_counter() - t0)
+    cpu_us = (time.process_time() - cpu0) / n * 1e6
     t0 = time.perf_counter()
     again = w.write(batches[-1], [])
     redelivery = time.perf_counter() - t0
     if writer is not PlainAppend:  # the others are exactly once
         assert again.inserted == 0 and again.duplicates == len(batches[-1]), again
     w.close()
-    return rate, redelivery
+    return rate, cpu_us, redelivery
 
 
 def dedup_rounds(tmp: Path, events: int, prefill_rows: int, rounds: int) -> None:
@@ -237,32 +241,44 @@ def dedup_rounds(tmp: Path, events: int, prefill_rows: int, rounds: int) -> None
     fleet = list(fleet_events(events))
     rates: dict[str, list[float]] = {name: [] for name, _, _ in WRITERS}
     ratios: dict[str, list[float]] = {name: [] for name, _, _ in WRITERS}
+    cpu: dict[str, list[float]] = {name: [] for name, _, _ in WRITERS}
+    cpu_ratios: dict[str, list[float]] = {name: [] for name, _, _ in WRITERS}
     again: dict[str, list[float]] = {name: [] for name, _, _ in WRITERS}
     for r in range(rounds):
         order = WRITERS if r % 2 == 0 else WRITERS[::-1]
         got: dict[str, float] = {}
+        got_cpu: dict[str, float] = {}
         for name, cls, index in order:
             db = tmp / f"dedup-{r}-{index}.duckdb"
             if prefill_rows:
                 prefill(db, prefill_rows, index, cls)
-            got[name], seconds = write_batches(db, fleet, 20_000, cls)
+            got[name], got_cpu[name], seconds = write_batches(db, fleet, 20_000, cls)
             again[name].append(seconds)
-            print(f"round {r + 1}: {name}: {got[name]:,.0f} events/s", file=sys.stderr)
-        base = got[WRITERS[0][0]]
+            print(
+                f"round {r + 1}: {name}: {got[name]:,.0f} events/s, "
+                f"{got_cpu[name]:.1f} CPU µs/event",
+                file=sys.stderr,
+            )
+        base, base_cpu = got[WRITERS[0][0]], got_cpu[WRITERS[0][0]]
         for name, rate in got.items():
             rates[name].append(rate)
             ratios[name].append(base / rate)
+            cpu[name].append(got_cpu[name])
+            cpu_ratios[name].append(got_cpu[name] / base_cpu)
     rows = [
         (
             name,
             f"{statistics.median(rates[name]):,.0f}",
             f"{statistics.median(ratios[name]):.2f}x",
+            f"{statistics.median(cpu[name]):.1f}",
+            f"{statistics.median(cpu_ratios[name]):.2f}x",
             f"{statistics.median(again[name]) * 1000:,.0f}",
         )
         for name, _, _ in WRITERS
     ]
     print(f"\nStoreWriter.write, {events:,} events in 20,000-event batches, median of {rounds}:")
-    print(table(rows, ("dedup", "events/s", "time vs plain append", "ms for a batch again")))
+    header = ("dedup", "events/s", "time vs plain", "CPU µs/event", "CPU vs plain")
+    print(table(rows, (*header, "ms for a batch again")))
 
 
 async def store(url: str, db: Path, n: int, max_batch: int = 5000) -> float:
