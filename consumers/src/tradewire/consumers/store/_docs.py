@@ -150,10 +150,22 @@ also across a recreated stream (which numbers its messages from 1 again).
 | num_delivered | INTEGER | deliveries before it was quarantined |
 | raw | BLOB | the message payload as received |
 
+## seq_ranges
+
+The stored ids of the form `<prefix>-<n>` (what publishers stamp: `<run>-<seq>`; n is 1
+to 18 digits without a leading zero), as ranges of n per prefix: a run stored in order is
+one row. With `event_ids`, what makes an id one event across all the kind tables; the
+store also keeps the ranges of the runs it saw lately in memory.
+
+| column | type | meaning |
+| --- | --- | --- |
+| prefix | VARCHAR | the id up to its last `-` (the publisher's run) |
+| lo | BIGINT | first number of the range |
+| hi | BIGINT | last number of the range (ranges of a prefix never overlap or touch) |
+
 ## event_ids
 
-Every stored event's id, once, with its kind: what makes an id one event across all the
-kind tables.
+Every other stored id (an importer's hashes, a bridge's ids), once, with its kind.
 
 | column | type | meaning |
 | --- | --- | --- |
@@ -214,7 +226,7 @@ def tables_markdown() -> str:
         ]
         for col in table.columns:
             doc = KIND_COLUMN_DOCS.get((kind, col.name)) or COLUMN_DOCS[col.name]
-            key = " (unique across all tables: see `event_ids`)" if col.name == "id" else ""
+            key = " (unique across all tables: see `seq_ranges`)" if col.name == "id" else ""
             out.append(f"| {col.name} | {col.sql} | {doc}{key} |")
         out.append("")
     return "\n".join(out) + "\n" + _EXTRA

@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +18,7 @@ import pyarrow as pa
 from tradewire.consumers.runtime import Delivery
 from tradewire.schemas import KIND_OF, AlertChange, Envelope, EventError
 
+from ._seqs import SEQ_ID_REGEX, SEQ_RANGES_DDL, SeqIndex, split_id
 from ._tables import (
     ALERTS_ADDED,
     ALERTS_DDL,
@@ -86,14 +87,22 @@ _STORE_FAULTS = (
 class StoreWriter:
     """Owns the read-write DuckDB connection of one store process.
 
-    Exactly once per event id, across kinds: ``event_ids`` (its primary key) holds
-    every stored id and its kind, and only an event whose id it did not hold yet is
-    inserted. A redelivered or re-published event (same id and kind) is a duplicate
-    and skipped, whatever the stream's duplicate window; an id already stored as
-    another kind is quarantined as ``duplicate_id``.
+    Exactly once per event id, across kinds: an id ``<run>-<seq>`` (what publishers
+    stamp) is recorded in the ranges of ``seq_ranges`` (:class:`SeqIndex`), any other id
+    in ``event_ids`` (its primary key) with its kind, in the batch's transaction; only an
+    event whose id neither held yet is inserted. A redelivered or re-published event
+    (same id and kind) is a duplicate and skipped, whatever the stream's duplicate
+    window; an id already stored as another kind is quarantined as ``duplicate_id``.
     """
 
-    def __init__(self, path: Path, *, threads: int = 2, memory_limit: str = "2GB") -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        threads: int = 2,
+        memory_limit: str = "2GB",
+        cache_prefixes: int = 100_000,
+    ) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self.con = duckdb.connect(
@@ -110,6 +119,7 @@ class StoreWriter:
             },
         )
         self.lock = threading.Lock()  # one writer; SQL readers use their own cursors
+        self.seqs = SeqIndex(self.con, cache_prefixes=cache_prefixes)
         self._migrate()
 
     def _migrate(self) -> None:
@@ -132,17 +142,22 @@ class StoreWriter:
         for ddl in views_ddl():
             con.execute(ddl)
         self._create_event_ids()
+        self._create_seq_ranges()
 
     @contextlib.contextmanager
     def _atomic(self) -> Iterator[None]:
-        """One transaction: committed if the block returns, rolled back if it raises."""
+        """One transaction: committed if the block returns, rolled back if it raises;
+        the id ranges in memory follow it."""
         self.con.execute("BEGIN TRANSACTION")
         try:
             yield
             self.con.execute("COMMIT")
         except BaseException:
-            self.con.execute("ROLLBACK")
+            self.seqs.rolled_back()
+            with contextlib.suppress(duckdb.Error):  # a failed COMMIT has ended it already
+                self.con.execute("ROLLBACK")
             raise
+        self.seqs.committed()
 
     def _has_table(self, name: str) -> bool:
         row = self.con.execute(
@@ -163,6 +178,34 @@ class StoreWriter:
                 "INSERT INTO event_ids SELECT id, coalesce(arg_min(kind, stream_seq), "
                 "any_value(kind)) FROM events GROUP BY id"
             )
+
+    def _create_seq_ranges(self) -> None:
+        """A file from before ``seq_ranges``: the ids of ``event_ids`` that split as
+        ``<prefix>-<n>`` become ranges (consecutive numbers of a prefix, one row), and
+        ``event_ids`` keeps only the others, which it still decides alone."""
+        if self._has_table("seq_ranges"):
+            return
+        con = self.con
+        split = (
+            f"SELECT regexp_extract(id, '{SEQ_ID_REGEX}', 1) AS prefix, "
+            f"CAST(regexp_extract(id, '{SEQ_ID_REGEX}', 2) AS BIGINT) AS n FROM event_ids "
+            f"WHERE regexp_matches(id, '{SEQ_ID_REGEX}')"
+        )
+        with self._atomic():
+            con.execute(SEQ_RANGES_DDL)
+            # Consecutive numbers share n - row_number(): one group per range.
+            con.execute(
+                "INSERT INTO seq_ranges SELECT prefix, min(n), max(n) FROM ("
+                "SELECT prefix, n, n - row_number() OVER (PARTITION BY prefix ORDER BY n) AS g "
+                f"FROM ({split})) GROUP BY prefix, g"
+            )
+            con.execute("ALTER TABLE event_ids RENAME TO event_ids_old")
+            con.execute(EVENT_IDS_DDL)
+            con.execute(
+                "INSERT INTO event_ids SELECT id, kind FROM event_ids_old "
+                f"WHERE NOT regexp_matches(id, '{SEQ_ID_REGEX}')"
+            )
+            con.execute("DROP TABLE event_ids_old")
 
     def _migrate_quarantine_key(self) -> None:
         """Files created with ``quarantine`` keyed by ``stream_seq`` alone: a sequence
@@ -307,10 +350,11 @@ class StoreWriter:
     ) -> None:
         """Insert each id's first event (in stream order); a later one with the same id
         is a duplicate if it is of the same kind, else a ``duplicate_id`` problem."""
-        first: dict[str, tuple[Envelope, Delivery]] = {}
-        for event, d in events:
-            first.setdefault(event.id, (event, d))
-        if len(first) < len(events):  # the same id more than once in this batch
+        unique: Iterable[tuple[Envelope, Delivery]] = events
+        if len({e.id for e, _ in events}) < len(events):  # an id more than once in it
+            first: dict[str, tuple[Envelope, Delivery]] = {}
+            for item in events:
+                first.setdefault(item[0].id, item)
             for event, d in events:
                 kept, kept_d = first[event.id]
                 if kept_d is d:
@@ -319,9 +363,11 @@ class StoreWriter:
                     result.duplicates += 1
                 else:
                     problems.append((d, _duplicate_id(event.id, KIND_OF[type(kept)])))
+            unique = first.values()
+        # The batch's own tuples are regrouped, not copied: ingest's cost per event.
         by_kind: dict[str, list[tuple[Envelope, Delivery]]] = defaultdict(list)
-        for event, d in first.values():
-            by_kind[KIND_OF[type(event)]].append((event, d))
+        for item in unique:
+            by_kind[KIND_OF[type(item[0])]].append(item)
         stored = self._claim_ids(by_kind)
         if stored:  # ids stored before this batch: a redelivery, or another kind's id
             for kind, rows in by_kind.items():
@@ -341,14 +387,49 @@ class StoreWriter:
             result.duplicates += len(rows) - n
 
     def _claim_ids(self, by_kind: dict[str, list[tuple[Envelope, Delivery]]]) -> dict[str, str]:
-        """Record the batch's ids in ``event_ids``; return {id: kind} for the ids it held
-        already (only their events are left out). Only such a batch pays for the lookup."""
-        ids = [e.id for rows in by_kind.values() for e, _ in rows]
+        """Record the batch's (distinct) ids as stored; return {id: kind} for the ids
+        stored already (only their events are left out). Only such a batch pays for
+        finding their kinds."""
+        keys: list[tuple[str, int]] = []
+        other: list[str] = []
+        other_kinds: list[str] = []
+        for kind, rows in by_kind.items():
+            for e, _ in rows:
+                key = split_id(e.id)
+                if key is None:
+                    other.append(e.id)
+                    other_kinds.append(kind)
+                else:
+                    keys.append(key)
+        stored = self._claim_other_ids(other, other_kinds) if other else {}
+        if keys and (held := self.seqs.claim(keys)):
+            stored.update(self._stored_kinds(held, by_kind))
+        return stored
+
+    def _stored_kinds(
+        self, held: set[str], by_kind: dict[str, list[tuple[Envelope, Delivery]]]
+    ) -> dict[str, str]:
+        """{id: kind stored as} for ids the ranges hold, from the kind tables. An id the
+        ranges hold with no row left (deleted by hand) counts as this batch's kind: it
+        is a duplicate either way, never stored twice."""
+        view = "_batch_held_ids"
+        self.con.register(view, pa.table({"id": list(held)}))
+        try:
+            found = self.con.execute(
+                f"SELECT id, any_value(kind) FROM events WHERE id IN (SELECT id FROM {view}) "
+                "GROUP BY id"
+            ).fetchall()
+        finally:
+            _unregister(self.con, view)
+        kinds = {e.id: kind for kind, rows in by_kind.items() for e, _ in rows if e.id in held}
+        kinds.update((str(i), str(k)) for i, k in found)
+        return kinds
+
+    def _claim_other_ids(self, ids: list[str], kinds: list[str]) -> dict[str, str]:
+        """Ids that are not ``<prefix>-<n>``: into ``event_ids``; {id: kind} of those it
+        held already."""
         view = "_batch_event_ids"
-        self.con.register(
-            view,
-            pa.table({"id": ids, "kind": [kind for kind, rows in by_kind.items() for _ in rows]}),
-        )
+        self.con.register(view, pa.table({"id": ids, "kind": kinds}))
         try:
             claimed = self.con.execute(
                 f"INSERT OR IGNORE INTO event_ids SELECT id, kind FROM {view} RETURNING id"
