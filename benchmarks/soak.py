@@ -33,7 +33,7 @@ with SIGTERM), it checks:
   the fleet's stored events equal those the publishers had acked (the simulator reports
   the fleet's totals; with emitted == acked and no hole in any run, every bot's acked
   events are stored, since no run can have stored more than it emitted), the stream holds
-  each once, ``event_ids`` agrees;
+  each once, the store's dedup index (``seq_ranges`` and ``event_ids``) agrees;
 - the metrics service: its ``pipeline_events_total{bot,kind}`` equals the store's rows for
   what its last process was delivered (stream sequences past the durable's ack floor
   when it started), and ``pipeline_lost_events`` is 0 for every bot;
@@ -668,7 +668,10 @@ class Soak:
         holes = sum(x[6] - x[4] for x in runs)  # seqs missing below each run's max
         bad_start = [x[1] for x in runs if x[5] != 1]
         bots_with_runs = Counter(x[0] for x in runs)
-        (event_ids,) = con.execute("SELECT count(*) FROM event_ids").fetchone() or (0,)
+        (event_ids,) = con.execute(  # the store's dedup index: ranges of seq, other ids
+            "SELECT (SELECT coalesce(sum(hi - lo + 1), 0) FROM seq_ranges)"
+            " + (SELECT count(*) FROM event_ids)"
+        ).fetchone() or (0,)
         (quarantined,) = con.execute("SELECT count(*) FROM quarantine").fetchone() or (0,)
         in_stream = streams[SUBJECTS.events_stream]["state"]["messages"]
         out = {
