@@ -17,6 +17,7 @@ from nats.aio.client import Client
 from nats.js.errors import KeyNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 
+from tradewire.publisher import events_replicas
 from tradewire.schemas import DEFAULT_ROOT, AlertChange, Subjects
 
 from ._nats import cli_auth, configured_url, connect_client
@@ -227,7 +228,7 @@ async def _with_nats(args: argparse.Namespace, url: str) -> int:
                 silences = [s for s in silences if s.ends_at > now]
             _print_list(firing, silences, now, args.format)
             return 0
-        kv = await open_bucket(nc, bucket)
+        kv = await open_bucket(nc, bucket, await events_replicas(nc, Subjects(args.root)))
         if args.alerts == "silence":
             seconds = parse_duration(args.duration)
             if not 0 < seconds <= 90 * 86400:

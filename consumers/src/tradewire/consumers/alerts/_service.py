@@ -8,11 +8,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Sequence
 from pathlib import Path
 
 import msgspec
+from nats.js import JetStreamContext
 
 from tradewire.consumers.fleet import Retired
 from tradewire.consumers.runtime import (
@@ -26,7 +27,13 @@ from tradewire.consumers.runtime import (
     read_history,
     read_prefix,
 )
-from tradewire.publisher import ensure_alerts_stream, ensure_events_stream
+from tradewire.publisher import (
+    MAX_REPLICAS,
+    ensure_alerts_stream,
+    ensure_events_stream,
+    ensure_replicas,
+    events_replicas,
+)
 from tradewire.schemas import DEFAULT_ROOT, AlertChange, Envelope, EventError, Subjects, decode
 
 from ._engine import BotState, Engine
@@ -42,6 +49,8 @@ __all__ = ["RULES_KEY", "AlertsConfig", "AlertsService", "load_alerts_config"]
 
 log = logging.getLogger("tradewire.alerts")
 _BOT_SAVE_S = 5.0  # bots' clocks and series are saved this often (alerts at each change)
+_PUBLISH_TIMEOUT_S = 2.0  # a change's PubAck; past it the change is tried again next tick
+_MAX_UNPUBLISHED = 10_000
 # The names of the rules this service runs, a JSON list: `alerts silence` checks against it.
 RULES_KEY = "rules"
 
@@ -58,6 +67,9 @@ class AlertsConfig(SecuritySettings, forbid_unknown_fields=True, kw_only=True):
     max_wait_s: float = 0.05
     ack_wait_s: float = 10.0
     state_bucket: str = ""  # default: <root>_alerts
+    # Copies of each key of the state bucket on a clustered JetStream (1-5); unset: as
+    # many as the events stream has (the store's stream_replicas).
+    state_replicas: int | None = None
     # A bot is evaluated once an event arrives whose time is within this of its receipt;
     # older events (imports, replays) fill windows but raise nothing by themselves.
     live_window_s: float = 300.0
@@ -70,6 +82,8 @@ class AlertsConfig(SecuritySettings, forbid_unknown_fields=True, kw_only=True):
             raise ValueError("out of range: tick_s")
         if not 1 <= self.live_window_s <= 7 * 86400:
             raise ValueError("out of range: live_window_s (1 s to 7 days)")
+        if self.state_replicas is not None and not 1 <= self.state_replicas <= MAX_REPLICAS:
+            raise ValueError(f"out of range: state_replicas (1 to {MAX_REPLICAS})")
 
 
 def load_alerts_config(
@@ -103,6 +117,9 @@ class AlertsService(ConsumerService):
         self._ticker: asyncio.Task[None] | None = None
         self._dirty: set[str] = set()  # alerts whose saved record is out of date
         self._retire_changes: list[AlertChange] = []  # published at the next tick
+        self._unpublished: deque[AlertChange] = deque()  # in order, until acked
+        self.publish_dropped = 0
+        self._publish_lock = asyncio.Lock()
         self._save_lock = asyncio.Lock()
         self._bots_saved_at = 0.0
         add_metrics(self)
@@ -154,13 +171,26 @@ class AlertsService(ConsumerService):
             log.warning("bot %s retired: %d of its alert(s) end", bot, len(changes))
 
     async def _emit(self, changes: list[AlertChange], now: float) -> None:
-        if not changes:
+        for change in changes:
+            self._dirty.add(change.fingerprint)
+        self._unpublished += changes
+        await self._publish()
+        if changes:
+            self.notifier.notify_all(changes, now)
+
+    async def _publish(self) -> None:
+        """Publish the changes not yet acked, in order; what fails (NATS away, a stream
+        leader being elected) is tried again at the next tick with the same id, so the
+        stream's duplicate window keeps a retry from being stored twice."""
+        if not self._unpublished:
             return
         assert self.nc is not None
-        js = self.nc.jetstream()
-        for change in changes:
-            self.published[change.state] += 1
-            self._dirty.add(change.fingerprint)
+        async with self._publish_lock:  # the ticker and a batch may both get here
+            await self._publish_in_order(self.nc.jetstream(timeout=_PUBLISH_TIMEOUT_S))
+
+    async def _publish_in_order(self, js: JetStreamContext) -> None:
+        while self._unpublished:
+            change = self._unpublished[0]
             try:
                 await js.publish(
                     self.subjects.alert(change.bot, change.rule),
@@ -168,8 +198,20 @@ class AlertsService(ConsumerService):
                     headers={"Nats-Msg-Id": change.id},
                 )
             except Exception as exc:
-                log.error("publishing %s %s failed: %r", change.rule, change.state, exc)
-        self.notifier.notify_all(changes, now)
+                log.error(
+                    "publishing %s %s failed (%d waiting, tried again next tick): %r",
+                    change.rule,
+                    change.state,
+                    len(self._unpublished),
+                    exc,
+                )
+                break
+            self._unpublished.popleft()
+            self.published[change.state] += 1
+        while len(self._unpublished) > _MAX_UNPUBLISHED:  # NATS away for long: oldest go
+            lost = self._unpublished.popleft()
+            self.publish_dropped += 1
+            log.error("alert change %s %s dropped unpublished", lost.rule, lost.state)
 
     # -- state ---------------------------------------------------------------------------------
     def _alert_value(self, fingerprint: str) -> bytes | None:
@@ -215,12 +257,15 @@ class AlertsService(ConsumerService):
 
     async def _load(self) -> None:
         assert self.nc is not None
-        kv = await open_bucket(self.nc, self.config.state_bucket)
+        bucket = self.config.state_bucket
+        replicas = self.config.state_replicas or await events_replicas(self.nc, self.subjects)
+        kv = await open_bucket(self.nc, bucket, replicas)
+        await ensure_replicas(self.nc, f"KV_{bucket}", replicas)  # it owns its bucket
         self.state = StateStore(kv)
         legacy = await self.state.read_legacy()
         if legacy is not None:
             self.engine.import_legacy(legacy.engine)
-        js, bucket = self.nc.jetstream(), self.config.state_bucket
+        js = self.nc.jetstream()
         records = await read_prefix(js, bucket, ALERT_PREFIX, AlertRecord)
         for record in records.values():
             self.engine.import_instance(record.key, record.instance)
@@ -321,6 +366,8 @@ class AlertsService(ConsumerService):
                 "rules": len(self.engine.rules),
                 "firing": firing,
                 "published": dict(self.published),
+                "waiting_to_publish": len(self._unpublished),
+                "publish_dropped": self.publish_dropped,
                 "silences": sum(s.active(time.time()) for s in self.silences.silences.values()),
                 "bots_live": live,
                 "bots_history_only": len(self.engine.bots) - live,

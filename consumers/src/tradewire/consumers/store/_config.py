@@ -47,6 +47,12 @@ class StoreConfig(SecuritySettings, forbid_unknown_fields=True, kw_only=True):
     stream_max_age_s: float | None = None
     stream_max_bytes: int | None = None
     duplicate_window_s: float | None = None
+    # On a clustered JetStream: copies of each message of the events and alerts streams
+    # (3: one node may die). Unset: left as they are (a new stream gets 1).
+    stream_replicas: int | None = None
+    # Split the events stream by bot into this many partitions (2-1024, fixed once set),
+    # so several instances of each service can share the fleet (docs/scaling.md).
+    stream_partitions: int | None = None
     lag_warn: int = 100_000  # /health turns degraded when the consumer is this far behind
 
     def __post_init__(self) -> None:
@@ -73,6 +79,8 @@ class StoreConfig(SecuritySettings, forbid_unknown_fields=True, kw_only=True):
             max_age_s=self.stream_max_age_s,
             max_bytes=self.stream_max_bytes,
             duplicate_window_s=self.duplicate_window_s,
+            replicas=self.stream_replicas,
+            partitions=self.stream_partitions,
         )
 
 

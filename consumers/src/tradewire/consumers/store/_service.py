@@ -12,6 +12,7 @@ from pathlib import Path
 import msgspec
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from nats.js.errors import APIError
 
 from tradewire.consumers.auth import ADVISORY_SUBJECT, advisory_fields, audit, verify_request
 from tradewire.consumers.runtime import (
@@ -23,7 +24,13 @@ from tradewire.consumers.runtime import (
     ConsumerSettings,
     Delivery,
 )
-from tradewire.publisher import StreamLimitError, apply_stream_limits, ensure_alerts_stream
+from tradewire.publisher import (
+    StreamLimitError,
+    apply_stream_limits,
+    ensure_alerts_stream,
+    ensure_replicas,
+    stream_partitions,
+)
 from tradewire.schemas import AlertChange, Envelope, EventError, decode
 
 from ._config import StoreConfig
@@ -240,15 +247,25 @@ class StoreService(ConsumerService):
             before, after = await apply_stream_limits(self.nc, self.subjects, cfg.stream_limits())
         except StreamLimitError as exc:
             raise ConfigError(str(exc)) from None
+        except APIError as exc:  # e.g. replicas > 1 on a server that is not clustered
+            raise ConfigError(
+                f"{self.subjects.events_stream}: the server refused the stream settings: "
+                f"{exc.description or exc}"
+            ) from None
         if after != before:
             log.warning(
-                "%s limits set: max_age %ss, max_bytes %s, duplicate_window %ss",
+                "%s limits set: max_age %ss, max_bytes %s, duplicate_window %ss, replicas %s, "
+                "partitions %s",
                 self.subjects.events_stream,
                 after.max_age,
                 after.max_bytes,
                 after.duplicate_window,
+                after.num_replicas,
+                stream_partitions(after) or "none",
             )
         await ensure_alerts_stream(self.nc, self.subjects)
+        if cfg.stream_replicas is not None:
+            await ensure_replicas(self.nc, self.subjects.alerts_stream, cfg.stream_replicas)
         self._sql_subs.append(await self.nc.subscribe(self.subjects.sql, cb=self._on_sql))
         if cfg.audit_jetstream:
             self._sql_subs.append(await self.nc.subscribe(ADVISORY_SUBJECT, cb=self._on_advisory))
