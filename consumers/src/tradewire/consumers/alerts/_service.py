@@ -22,7 +22,7 @@ from tradewire.consumers.runtime import (
     ConfigError,
     ConsumerService,
     Delivery,
-    SecuritySettings,
+    ServiceSettings,
     load_config,
     read_history,
     read_prefix,
@@ -55,10 +55,10 @@ _MAX_UNPUBLISHED = 10_000
 RULES_KEY = "rules"
 
 
-class AlertsConfig(SecuritySettings, forbid_unknown_fields=True, kw_only=True):
+class AlertsConfig(ServiceSettings, forbid_unknown_fields=True, kw_only=True):
     nats_url: str = ""
     root: str = DEFAULT_ROOT
-    durable: str = ""  # default: <root>-alerts
+    durable: str = ""  # default: <root>-alerts (-p<partition>of<partitions> for several)
     http_host: str = "127.0.0.1"
     http_port: int = 8203
     rules: str = ""  # default: the shipped default_rules.yaml
@@ -76,7 +76,7 @@ class AlertsConfig(SecuritySettings, forbid_unknown_fields=True, kw_only=True):
 
     def __post_init__(self) -> None:
         subjects = Subjects(self.root)  # raises on a bad root
-        self.durable = self.durable or subjects.durable("alerts")
+        self.durable = (self.durable or subjects.durable("alerts")) + self.instance().suffix()
         self.state_bucket = self.state_bucket or subjects.alerts_bucket
         if not 0.05 <= self.tick_s <= 60:
             raise ValueError("out of range: tick_s")
@@ -140,7 +140,7 @@ class AlertsService(ConsumerService):
         changes: list[AlertChange] = []
         for d in batch:
             try:
-                bot, kind = self.subjects.parse_event(d.subject)
+                bot, kind = self.parse_subject(d.subject)
                 event = decode(
                     d.data, expect_bot=bot, expect_kind=kind, received_at=d.received_ns / 1e9
                 )
@@ -263,14 +263,27 @@ class AlertsService(ConsumerService):
         await ensure_replicas(self.nc, f"KV_{bucket}", replicas)  # it owns its bucket
         self.state = StateStore(kv)
         legacy = await self.state.read_legacy()
+        if legacy is not None and self.partition.partitioned:
+            raise ConfigError(
+                f"{bucket} holds alert state in the layout from before one key per alert: "
+                "start a single alerts instance once to move it, then several"
+            )
         if legacy is not None:
             self.engine.import_legacy(legacy.engine)
+        # The bucket holds every instance's alerts and bots: this one loads its own, so a
+        # replacement (or a new partition count) picks up exactly its bots' state.
+        own = self.partition.owns
         js = self.nc.jetstream()
-        records = await read_prefix(js, bucket, ALERT_PREFIX, AlertRecord)
+        records = {
+            fp: r
+            for fp, r in (await read_prefix(js, bucket, ALERT_PREFIX, AlertRecord)).items()
+            if own(r.key[0])
+        }
         for record in records.values():
             self.engine.import_instance(record.key, record.instance)
         for bot, state in (await read_prefix(js, bucket, BOT_PREFIX, BotState)).items():
-            self.engine.import_bot(bot, state)
+            if own(bot):
+                self.engine.import_bot(bot, state)
         firing = self.engine.firing()
         notified = {fp: r.notified for fp, r in records.items()}
         if legacy is not None:
@@ -306,6 +319,7 @@ class AlertsService(ConsumerService):
             lambda ev: self._observe(ev, now, evaluate=False),
             since=now - longest,
             name=f"{self.config.durable}-history",
+            partition=self.partition,
         )
 
     # -- lifecycle -------------------------------------------------------------------------------

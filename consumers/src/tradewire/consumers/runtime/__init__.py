@@ -19,6 +19,7 @@ from ._families import (
 from ._health import MAX_BODY, Check, Health, HealthServer, Request, Route, accepts_gzip
 from ._history import read_history
 from ._kv import KeyWatch, read_prefix
+from ._partition import MAX_INSTANCES, Partition, ServiceSettings, fnv1a_32, slot_of
 from ._pipeline import PipelineMetrics
 from ._pull import Acks, BatchHandler, ConsumerSettings, PullConsumer
 from ._service import OPENMETRICS, TEXT, ConsumerService, ServiceConfig
@@ -27,6 +28,7 @@ from ._web import OPEN_ROUTES, WebConfig, load_web_config
 __all__ = [
     "DEFAULT_BUCKETS",
     "MAX_BODY",
+    "MAX_INSTANCES",
     "OPENMETRICS",
     "OPEN_ROUTES",
     "SHARED",
@@ -49,6 +51,7 @@ __all__ = [
     "Kind",
     "Labels",
     "NatsLink",
+    "Partition",
     "PipelineMetrics",
     "PullConsumer",
     "Registry",
@@ -56,12 +59,14 @@ __all__ = [
     "Route",
     "SecuritySettings",
     "ServiceConfig",
+    "ServiceSettings",
     "WebConfig",
     "accepts_gzip",
     "check_url",
     "describe",
     "env_name",
     "exposition",
+    "fnv1a_32",
     "load_config",
     "load_web_config",
     "parse_ack_subject",
@@ -70,4 +75,5 @@ __all__ = [
     "read_prefix",
     "redact_url",
     "scalar",
+    "slot_of",
 ]

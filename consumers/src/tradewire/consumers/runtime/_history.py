@@ -19,6 +19,8 @@ from nats.js.errors import NotFoundError
 
 from tradewire.schemas import Event, EventError, Subjects, decode
 
+from ._partition import Partition
+
 __all__ = ["read_history"]
 
 
@@ -29,14 +31,16 @@ async def read_history(
     *,
     since: float | None = None,
     name: str = "",
+    partition: Partition | None = None,
 ) -> int:
     """Feed valid events to ``on_event``; return how many.
 
     ``since=None``: the last message of every subject (each bot's latest of each kind);
     else every event stored since that time (seconds since the epoch). Invalid messages
     are skipped: the store quarantines them. ``name``: the reading consumer's (see the
-    module doc); empty: a random one.
+    module doc); empty: a random one. ``partition``: only that instance's bots' events.
     """
+    partition = partition or Partition()
     js = nc.jetstream()
     if not (await js.stream_info(subjects.events_stream)).state.messages:
         return 0
@@ -49,7 +53,11 @@ async def read_history(
         )
     config.ack_policy = AckPolicy.NONE
     config.inactive_threshold = 30.0
-    config.filter_subject = subjects.events_wildcard
+    filters = partition.filter_subjects(subjects)
+    if len(filters) > 1:
+        config.filter_subjects = filters
+    else:
+        config.filter_subject = filters[0]
     config.name = name or nc.new_inbox().rsplit(".", 1)[1]
     stream = subjects.events_stream
     if name:  # one left by a start that crashed: its position is not ours
@@ -66,7 +74,9 @@ async def read_history(
                 break
             for m in msgs:
                 try:
-                    bot, kind = subjects.parse_event(m.subject)
+                    bot, kind = partition.check_subject(subjects, m.subject)
+                    if not partition.owns(bot):
+                        continue  # stored before the stream was split: another's
                     received_at = m.metadata.timestamp.timestamp()
                     on_event(
                         decode(m.data, expect_bot=bot, expect_kind=kind, received_at=received_at)

@@ -63,6 +63,8 @@ class ConsumerSettings:
     stream: str
     durable: str
     filter_subject: str
+    # Several filters instead (one instance's partitions of the events stream); they win.
+    filter_subjects: tuple[str, ...] = ()
     max_batch: int = 5000  # messages handed to the handler at once
     max_wait_s: float = 0.5  # a partial batch is handled after this long
     request_size: int = 1000  # messages per pull request
@@ -143,7 +145,8 @@ class PullConsumer:
             ack_policy=AckPolicy.EXPLICIT,
             ack_wait=s.ack_wait_s,
             max_ack_pending=s.max_ack_pending,
-            filter_subject=s.filter_subject,
+            filter_subject=None if s.filter_subjects else s.filter_subject,
+            filter_subjects=list(s.filter_subjects) or None,
             max_waiting=512,
         )
         # Creating a durable that exists updates it (the editable fields) on the server.

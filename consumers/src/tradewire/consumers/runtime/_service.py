@@ -30,8 +30,9 @@ from typing import Any, Protocol
 
 import nats.errors
 from nats.aio.client import Client
+from nats.js.errors import NotFoundError
 
-from tradewire.publisher import NatsAuth
+from tradewire.publisher import NatsAuth, ensure_events_stream, stream_partitions
 from tradewire.schemas import Subjects
 
 from ._config import ConfigError
@@ -39,6 +40,7 @@ from ._connection import NatsLink, describe, redact_url
 from ._delivery import Delivery
 from ._families import Registry, exposition
 from ._health import Check, Health, HealthServer, Route
+from ._partition import Partition
 from ._pipeline import PipelineMetrics
 from ._pull import Acks, BatchHandler, ConsumerSettings, PullConsumer
 from ._web import load_web_config
@@ -70,8 +72,12 @@ class ServiceConfig(Protocol):
     max_wait_s: float
     ack_wait_s: float
     web_config: str
+    partition: int
+    partitions: int
 
     def nats_auth(self) -> NatsAuth: ...
+
+    def instance(self) -> Partition: ...
 
 
 class ConsumerService:
@@ -83,6 +89,8 @@ class ConsumerService:
     def __init__(self, config: ServiceConfig) -> None:
         self.service_config = config
         self.subjects = Subjects(config.root)
+        # Which bots are this instance's; their stream partitions are learnt at start.
+        self.partition = config.instance()
         self.health = Health(refresh=self._refresh, reason="connecting to NATS")
         # This service's own metrics (the metrics service shares its prefix).
         self.registry = Registry(str(getattr(config, "metric_prefix", "tradewire")))
@@ -115,8 +123,12 @@ class ConsumerService:
     async def before_scrape(self) -> None:
         """Bring scrape-time values up to date just before ``/metrics`` renders."""
 
+    async def prepare_streams(self) -> None:
+        """Connected to NATS; before this instance learns the events stream's partitions
+        (the store sets them here)."""
+
     async def setup(self) -> None:
-        """Connected to NATS, not consuming yet."""
+        """Connected to NATS, this instance's partitions known, not consuming yet."""
 
     async def teardown(self) -> None:
         """The consumer has stopped; NATS is still connected."""
@@ -245,12 +257,16 @@ class ConsumerService:
         assert self.link is not None
         cfg = self.service_config
         self.nc = await self.link.connect()
+        await self.prepare_streams()
+        if self.partition.partitioned:
+            await self._find_partitions()
         await self.setup()
         self._set_up = True
         settings = ConsumerSettings(
             stream=self.subjects.events_stream,
             durable=cfg.durable,
             filter_subject=self.subjects.events_wildcard,
+            filter_subjects=tuple(self.partition.filter_subjects(self.subjects)),
             max_batch=cfg.max_batch,
             request_size=min(1000, cfg.max_batch),
             max_wait_s=cfg.max_wait_s,
@@ -258,7 +274,7 @@ class ConsumerService:
             max_ack_pending=max(20_000, cfg.max_batch * 4),
             deliver_new=self.deliver_new,
         )
-        self.consumer = PullConsumer(self.nc, settings, self.handle)
+        self.consumer = PullConsumer(self.nc, settings, self._handle_own)
         consumers = [self.consumer]
         consumers += [PullConsumer(self.nc, s, h) for s, h in self.side_consumers()]
         for consumer in consumers:
@@ -267,6 +283,48 @@ class ConsumerService:
             self.consumers.append(consumer)
             self.pipeline.add_consumer(consumer)
             self.spawn(consumer.run(), f"consumer {consumer.settings.durable}")
+
+    async def _find_partitions(self) -> None:
+        """The events stream's partitions, which this instance takes its share of."""
+        assert self.nc is not None
+        events = self.subjects.events_stream
+        try:
+            info = await self.nc.jetstream().stream_info(events)
+        except NotFoundError:
+            info = await ensure_events_stream(self.nc, self.subjects)
+        slots = stream_partitions(info.config)
+        if not slots:
+            raise ConfigError(
+                f"partitions {self.partition.count}: {events} is not split into partitions; "
+                "set stream_partitions on the store (or `tradewire stream set --partitions "
+                "12`) and start this instance again (docs/scaling.md)"
+            )
+        self.partition = Partition(self.partition.index, self.partition.count, slots)
+        self.health.extra["partition"] = {
+            "index": self.partition.index,
+            "count": self.partition.count,
+            "stream_partitions": slots,
+        }
+        log.info(
+            "%s: partition %s (stream partitions %s of %d)",
+            self.name,
+            self.partition.label,
+            ",".join(str(s) for s in range(slots) if self.partition.owns_slot(s)),
+            slots,
+        )
+
+    async def _handle_own(self, batch: Sequence[Delivery]) -> Acks:
+        """``handle`` this instance's events; another instance's (stored before the stream
+        was split, so every instance gets them) are acked untouched."""
+        mine, others = self.partition.split(batch, self.subjects)
+        verdict = await self.handle(mine) if mine else Acks()
+        verdict.ack += others
+        return verdict
+
+    def parse_subject(self, subject: str) -> tuple[str, str]:
+        """``(bot, kind)`` of a delivered event's subject; raises EventError (bad_subject)
+        also for a partition token that is not the bot's."""
+        return self.partition.check_subject(self.subjects, subject)
 
     async def _shut_down(self) -> None:
         pulling = [t for t in self._tasks if t.get_name().startswith(f"{self.name} consumer ")]
