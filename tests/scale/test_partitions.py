@@ -146,6 +146,24 @@ async def test_instances_share_the_fleet_and_queries_see_it_whole(
         "tradewire-store-p1of3",
         "tradewire-store-p2of3",
     ]
+    # Store 1 reads each stream partition it owns (1 and 4) through a consumer of its own
+    # with a single filter (nats-server serves one consumer with several filters much
+    # slower), and the events stored before the split through one more.
+    nc = await nats.connect(url)
+    try:
+        infos = await nc.jetstream().consumers_info(SUBJECTS.events_stream)
+    finally:
+        await nc.close()
+    evt = SUBJECTS.events_wildcard.removesuffix(">")
+    assert {
+        i.name: (i.config.filter_subject, i.config.filter_subjects)
+        for i in infos
+        if i.name.startswith("tradewire-store-p1of3")
+    } == {
+        "tradewire-store-p1of3-s1": (f"{evt}*.*.1", None),
+        "tradewire-store-p1of3-s4": (f"{evt}*.*.4", None),
+        "tradewire-store-p1of3": (f"{evt}*.*", None),
+    }
 
     emitted: dict[str, int] = {}
     for bot in BOTS:

@@ -16,6 +16,7 @@ from ._families import (
     per_label,
     scalar,
 )
+from ._group import ConsumerGroup
 from ._health import MAX_BODY, Check, Health, HealthServer, Request, Route, accepts_gzip
 from ._history import read_history
 from ._kv import KeyWatch, read_prefix
@@ -39,6 +40,7 @@ __all__ = [
     "Check",
     "Computed",
     "ConfigError",
+    "ConsumerGroup",
     "ConsumerService",
     "ConsumerSettings",
     "Delivery",

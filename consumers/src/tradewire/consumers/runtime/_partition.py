@@ -90,18 +90,28 @@ class Partition:
         return not self.partitioned or self.owns_slot(slot_of(bot, self.slots))
 
     def filter_subjects(self, subjects: Subjects) -> list[str]:
-        """What this instance consumes of the events stream.
+        """What this instance consumes of the events stream: every filter of
+        :meth:`consumers`."""
+        return [f for _, filters in self.consumers(subjects) for f in filters]
 
-        Its stream partitions; events stored before the stream was split (no partition
-        token: every instance gets them and keeps its own bots'); and, on instance 0 only,
-        subjects of another shape, which no partition matches, so the store quarantines them.
+    def consumers(self, subjects: Subjects) -> list[tuple[str, list[str]]]:
+        """``(durable suffix, filter subjects)`` of each consumer this instance reads the
+        events stream with.
+
+        One per stream partition it owns, each with the partition's single filter:
+        nats-server serves one consumer with several wildcard filters about as many times
+        slower as the stream has subjects (bots x kinds; 30x at 1,000 bots, see
+        docs/scaling.md), a single filter at full speed. One more, suffix ``""``, for
+        events stored before the stream was split (no partition token: every instance
+        gets them and keeps its own bots') and, on instance 0 only, subjects of another
+        shape, which no partition matches, so the store quarantines them.
         """
         if not self.partitioned:
-            return [subjects.events_wildcard]
+            return [("", [subjects.events_wildcard])]
         evt = subjects.events_wildcard.removesuffix(">")
-        mine = [f"{evt}*.*.{s}" for s in range(self.slots) if self.owns_slot(s)]
+        mine = [(f"-s{s}", [f"{evt}*.*.{s}"]) for s in range(self.slots) if self.owns_slot(s)]
         strays = [f"{evt}*", f"{evt}*.*.*.>"] if self.index == 0 else []
-        return [*mine, f"{evt}*.*", *strays]
+        return [*mine, ("", [f"{evt}*.*", *strays])]
 
     def split(
         self, batch: Sequence[Delivery], subjects: Subjects

@@ -26,6 +26,7 @@ import logging
 import signal
 import time
 from collections.abc import Awaitable, Coroutine, Sequence
+from dataclasses import replace
 from typing import Any, Protocol
 
 import nats.errors
@@ -39,6 +40,7 @@ from ._config import ConfigError
 from ._connection import NatsLink, describe, redact_url
 from ._delivery import Delivery
 from ._families import Registry, exposition
+from ._group import ConsumerGroup
 from ._health import Check, Health, HealthServer, Route
 from ._partition import Partition
 from ._pipeline import PipelineMetrics
@@ -95,7 +97,9 @@ class ConsumerService:
         # This service's own metrics (the metrics service shares its prefix).
         self.registry = Registry(str(getattr(config, "metric_prefix", "tradewire")))
         self.pipeline = PipelineMetrics(self.registry, ready=lambda: self.health.ready)
-        self.consumer: PullConsumer | None = None
+        # The events stream's consumer; several (a group) for a share of the fleet.
+        self.consumer: PullConsumer | ConsumerGroup | None = None
+        self._handling = asyncio.Lock()
         self.consumers: list[PullConsumer] = []
         self.http: HealthServer | None = None
         self.link: NatsLink | None = None
@@ -266,7 +270,6 @@ class ConsumerService:
             stream=self.subjects.events_stream,
             durable=cfg.durable,
             filter_subject=self.subjects.events_wildcard,
-            filter_subjects=tuple(self.partition.filter_subjects(self.subjects)),
             max_batch=cfg.max_batch,
             request_size=min(1000, cfg.max_batch),
             max_wait_s=cfg.max_wait_s,
@@ -274,8 +277,21 @@ class ConsumerService:
             max_ack_pending=max(20_000, cfg.max_batch * 4),
             deliver_new=self.deliver_new,
         )
-        self.consumer = PullConsumer(self.nc, settings, self._handle_own)
-        consumers = [self.consumer]
+        events = [
+            PullConsumer(
+                self.nc,
+                replace(
+                    settings,
+                    durable=cfg.durable + suffix,
+                    filter_subject=filters[0],
+                    filter_subjects=tuple(filters) if len(filters) > 1 else (),
+                ),
+                self._handle_own,
+            )
+            for suffix, filters in self.partition.consumers(self.subjects)
+        ]
+        self.consumer = events[0] if len(events) == 1 else ConsumerGroup(events)
+        consumers = [*events]
         consumers += [PullConsumer(self.nc, s, h) for s, h in self.side_consumers()]
         for consumer in consumers:
             await consumer.ensure()
@@ -317,7 +333,8 @@ class ConsumerService:
         """``handle`` this instance's events; another instance's (stored before the stream
         was split, so every instance gets them) are acked untouched."""
         mine, others = self.partition.split(batch, self.subjects)
-        verdict = await self.handle(mine) if mine else Acks()
+        async with self._handling:  # one batch at a time, whichever consumer it came from
+            verdict = await self.handle(mine) if mine else Acks()
         verdict.ack += others
         return verdict
 
