@@ -17,6 +17,7 @@ SCRIPTS = [
     "alert_latency.py",
     "alert_noise.py",
     "console.py",
+    "partitions.py",
 ]
 
 
