@@ -188,7 +188,7 @@ class _Merged(StoreReader):
             f"{what} needs the whole fleet in one place, and {len(self.stores)} stores each "
             "hold a share of it (docs/scaling.md): query their files together (--db with "
             "every partition's file, or their directory, read from stopped stores or "
-            "copies), or ask about one bot (--bot)"
+            "copies), or ask about one bot (report daily --bot B)"
         )
 
     async def query(self, sql: str, *, limit: int, timeout_s: float) -> QueryResult:
