@@ -14,6 +14,7 @@ import pytest
 from nats.aio.client import Client
 
 from tests.conftest import need_external
+from tests.scale import DRAWDOWN_RULES as RULES
 from tests.scale.cluster import NatsCluster
 from tests.waiting import wait_until
 from tradewire.consumers.alerts import AlertsConfig, AlertsService
@@ -28,17 +29,6 @@ pytestmark = [pytest.mark.nats, pytest.mark.slow]
 
 SUBJECTS = Subjects()
 BOTS = ("bot-a", "bot-b", "bot-c")
-RULES = """
-rules:
-  - name: Drawdown
-    kind: threshold
-    event: risk
-    field: drawdown_pct
-    warning: 10
-    resolve: 8
-    summary: Drawdown from peak equity
-    runbook: docs/runbooks.md#drawdown
-"""
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ import msgspec
 import nats
 import pytest
 
+from tests.scale import DRAWDOWN_RULES as RULES
 from tests.waiting import wait_until
 from tradewire.consumers.alerts import AlertsConfig, AlertsService
 from tradewire.consumers.cli import main
@@ -40,16 +41,6 @@ S = TypeVar("S", bound=ConsumerService)
 SUBJECTS = Subjects()
 SLOTS = 6  # the stream's partitions: 3 stores take 2 each, 2 metrics/alerts 3 each
 BOTS = [f"bot-{i:02d}" for i in range(12)]
-RULES = """
-rules:
-  - name: Drawdown
-    kind: threshold
-    event: risk
-    field: drawdown_pct
-    warning: 10
-    summary: Drawdown from peak equity
-    runbook: docs/runbooks.md#drawdown
-"""
 
 
 def owner(bot: str, instances: int) -> int:
