@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import nats
 from nats.aio.client import Client
+from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
@@ -38,7 +39,8 @@ async def read_history(
     ``since=None``: the last message of every subject (each bot's latest of each kind);
     else every event stored since that time (seconds since the epoch). Invalid messages
     are skipped: the store quarantines them. ``name``: the reading consumer's (see the
-    module doc); empty: a random one. ``partition``: only that instance's bots' events.
+    module doc); empty: a random one. ``partition``: only that instance's bots' events,
+    read a stream partition at a time (``<name>-s<p>``, see ``Partition.consumers``).
     """
     partition = partition or Partition()
     js = nc.jetstream()
@@ -53,16 +55,31 @@ async def read_history(
         )
     config.ack_policy = AckPolicy.NONE
     config.inactive_threshold = 30.0
-    filters = partition.filter_subjects(subjects)
-    if len(filters) > 1:
-        config.filter_subjects = filters
-    else:
-        config.filter_subject = filters[0]
-    config.name = name or nc.new_inbox().rsplit(".", 1)[1]
+    name = name or nc.new_inbox().rsplit(".", 1)[1]
+    n = 0
+    # A share of the fleet is read a stream partition at a time, through one filter each
+    # (several filters on one consumer are far slower: Partition.consumers).
+    for suffix, filters in partition.consumers(subjects):
+        config.filter_subject = filters[0] if len(filters) == 1 else None
+        config.filter_subjects = filters if len(filters) > 1 else None
+        config.name = name + suffix
+        n += await _read(js, subjects, config, partition, on_event)
+    return n
+
+
+async def _read(
+    js: JetStreamContext,
+    subjects: Subjects,
+    config: ConsumerConfig,
+    partition: Partition,
+    on_event: Callable[[Event], object],
+) -> int:
+    """What one consumer, created here and deleted after, reads to the stream's end."""
     stream = subjects.events_stream
-    if name:  # one left by a start that crashed: its position is not ours
-        with contextlib.suppress(NotFoundError):
-            await js.delete_consumer(stream, name)
+    assert config.name is not None
+    # One left by a start that crashed: its position is not ours.
+    with contextlib.suppress(NotFoundError):
+        await js.delete_consumer(stream, config.name)
     await js.add_consumer(stream, config)
     sub = await js.pull_subscribe_bind(consumer=config.name, stream=stream)
     n = 0
