@@ -99,9 +99,9 @@ class Partition:
         events stream with.
 
         One per stream partition it owns, each with the partition's single filter:
-        nats-server serves one consumer with several wildcard filters about as many times
-        slower as the stream has subjects (bots x kinds; 30x at 1,000 bots, see
-        docs/scaling.md), a single filter at full speed. One more, suffix ``""``, for
+        nats-server serves one consumer with several wildcard filters far slower, the
+        more so the more subjects (bots x kinds) the stream holds (~30x at 1,000 bots,
+        docs/scaling.md), and a single filter at full speed. One more, suffix ``""``, for
         events stored before the stream was split (no partition token: every instance
         gets them and keeps its own bots') and, on instance 0 only, subjects of another
         shape, which no partition matches, so the store quarantines them.
