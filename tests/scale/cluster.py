@@ -16,6 +16,7 @@ from pathlib import Path
 import nats
 import nats.errors
 from nats.aio.client import Client
+from nats.js.api import StorageType, StreamConfig
 
 from tests.net import free_port
 from tests.waiting import wait_until
@@ -24,6 +25,7 @@ from tradewire.consumers.embedded import EmbeddedNats
 __all__ = ["NatsCluster"]
 
 CLUSTER_NAME = "tradewire-test"
+_PROBE = "PLACEMENT_PROBE"  # a throwaway stream with a copy on every node
 
 
 class NatsCluster:
@@ -92,7 +94,9 @@ class NatsCluster:
         )
 
     async def wait_jetstream(self, nc: Client, timeout: float = 30.0) -> None:
-        """Until the nodes have elected a JetStream meta leader (the API answers)."""
+        """Until the nodes have elected a JetStream meta leader (the API answers) and every
+        node has joined it: a stream with a copy on each can be placed (before that, the
+        server refuses one with "no suitable peers for placement")."""
 
         async def answers() -> bool:
             with contextlib.suppress(nats.errors.Error, asyncio.TimeoutError):
@@ -100,4 +104,19 @@ class NatsCluster:
                 return b'"error"' not in info.data
             return False
 
+        async def placeable() -> bool:
+            js = nc.jetstream(timeout=2.0)
+            probe = StreamConfig(
+                name=_PROBE,
+                subjects=["placement.probe"],
+                storage=StorageType.MEMORY,
+                num_replicas=self.size,
+            )
+            with contextlib.suppress(nats.errors.Error, asyncio.TimeoutError):
+                await js.add_stream(probe)
+                await js.delete_stream(_PROBE)
+                return True
+            return False
+
         await wait_until(answers, timeout=timeout, interval=0.2, what="a JetStream meta leader")
+        await wait_until(placeable, timeout=timeout, interval=0.2, what="every node in JetStream")
