@@ -12,7 +12,6 @@ import contextlib
 import datetime as dt
 from collections.abc import Callable
 
-import nats
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -87,7 +86,7 @@ async def _read(
         while True:
             try:
                 msgs = await sub.fetch(1000, timeout=1.0)
-            except nats.errors.TimeoutError:
+            except TimeoutError:  # nats-py's own, or asyncio's from some of its paths
                 break
             for m in msgs:
                 try:
