@@ -18,6 +18,7 @@ SCRIPTS = [
     "alert_noise.py",
     "console.py",
     "whole_box.py",
+    "partitions.py",
 ]
 
 

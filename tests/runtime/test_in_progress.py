@@ -17,6 +17,7 @@ from nats.aio.client import Client
 
 from tests.waiting import wait_until
 from tradewire.consumers.embedded import EmbeddedNats
+from tradewire.consumers.runtime import PullConsumer
 from tradewire.consumers.store import StoreConfig, StoreService
 from tradewire.schemas import Mark, Subjects, encode
 
@@ -38,7 +39,7 @@ async def test_slow_batch_is_not_redelivered(
         )
     )
     task = await service.start(20)
-    assert service.writer is not None and service.consumer is not None
+    assert service.writer is not None and isinstance(service.consumer, PullConsumer)
     consumer = service.consumer
     writing, release = threading.Event(), threading.Event()
     real = service.writer.write

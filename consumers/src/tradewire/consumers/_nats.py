@@ -23,7 +23,7 @@ from contextlib import contextmanager
 import nats.errors
 from nats.aio.client import Client
 
-from tradewire.publisher import NatsAuth
+from tradewire.publisher import NatsAuth, server_urls
 
 from .embedded import EmbeddedNats
 from .runtime import redact_url
@@ -138,7 +138,7 @@ async def connect_client(
     try:
         await asyncio.wait_for(
             nc.connect(
-                url,
+                server_urls(url),
                 name=name,
                 connect_timeout=2 if timeout_s >= 2 else 1,
                 reconnect_time_wait=1 if reconnect else 0,

@@ -17,6 +17,7 @@ from nats.aio.client import Client
 from nats.js.errors import KeyNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 
+from tradewire.publisher import events_replicas
 from tradewire.schemas import DEFAULT_ROOT, AlertChange, Subjects
 
 from ._nats import cli_auth, configured_url, connect_client
@@ -33,7 +34,7 @@ from .alerts import (
     read_firing,
     remove_silence,
 )
-from .alerts._backtest import Replay, event_of_row, events_sql
+from .alerts._backtest import Replay, event_of_row, events_sql, replay_order
 from .alerts._inhibit import parse_inhibit_rules
 from .alerts._promql import export_prometheus
 from .auth import Signer
@@ -227,7 +228,7 @@ async def _with_nats(args: argparse.Namespace, url: str) -> int:
                 silences = [s for s in silences if s.ends_at > now]
             _print_list(firing, silences, now, args.format)
             return 0
-        kv = await open_bucket(nc, bucket)
+        kv = await open_bucket(nc, bucket, await events_replicas(nc, Subjects(args.root)))
         if args.alerts == "silence":
             seconds = parse_duration(args.duration)
             if not 0 < seconds <= 90 * 86400:
@@ -318,8 +319,12 @@ async def _backtest(args: argparse.Namespace) -> int:
     replay = Replay(rules, start, end, step)
     if rules:
         url = configured_url(args.nats_url)
-        async with open_store(args.db, url, Subjects(args.root)) as store:
-            async for row in store.rows(sql, timeout_s=args.timeout):
+        bot = args.bot[0] if len(args.bot) == 1 else None  # then only its store is asked
+        async with open_store(
+            args.db, url, Subjects(args.root), bot=bot, partial=args.partial
+        ) as store:
+            # Several stores' rows merge in the query's order: time, kind, seq.
+            async for row in store.rows(sql, timeout_s=args.timeout, merge_key=replay_order):
                 replay.feed(event_of_row(row))
     result = replay.finish()
     if args.format == "json":

@@ -112,8 +112,11 @@ _EPILOG_SERVICE = {
 _EPILOG_SQL = """example:
   tradewire sql "SELECT bot, count(*) FROM orders GROUP BY bot" --db fleet.duckdb
   tradewire sql "SELECT * FROM seq_gaps" --format csv --nats-url nats://127.0.0.1:4222
+  tradewire sql "SELECT count(*) FROM events" --db /var/lib/tradewire/stores/  # every file
 without a running store the file is opened read-only; while the store holds it, the
-query goes to the store over NATS. Only one plain SELECT (or EXPLAIN of one) is run,
+query goes to the store over NATS. Several stores' files (--db repeated, or their
+directory) are one store; running stores that share the fleet answer fleet-wide SQL
+only from their files (docs/scaling.md). Only one plain SELECT (or EXPLAIN of one) is run,
 read-only. When rows are left out (--limit, the store's sql_row_limit) a line on stderr
 says so and the exit status is 3."""
 
@@ -216,6 +219,16 @@ def _service(
     p.add_argument(
         "--http-port", type=int, help=f"port for the HTTP endpoints (default {port}, 0 = any)"
     )
+    p.add_argument(
+        "--partition",
+        type=int,
+        help="this instance's share of the fleet, 0 to --partitions - 1 (docs/scaling.md)",
+    )
+    p.add_argument(
+        "--partitions",
+        type=int,
+        help=f"instances of the {name} service sharing the fleet by bot (default 1)",
+    )
     return p
 
 
@@ -284,9 +297,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--max-wait-s", type=_positive_float, help="longest a partial batch waits (default 0.5)"
     )
+    s.add_argument(
+        "--stream-replicas",
+        type=int,
+        help="copies of each event on a clustered JetStream, 1-5 (3: one node may die)",
+    )
+    s.add_argument(
+        "--stream-partitions",
+        type=int,
+        help="split the events stream by bot for several instances, 2-1024; fixed once set",
+    )
 
     a = _service(serve_sub, "alerts", "rules on the stream, notifications", 8203)
     a.add_argument("--rules", help="rules YAML (default: the shipped default rules)")
+    a.add_argument(
+        "--state-replicas",
+        type=int,
+        help="copies of each key of the state bucket on a cluster (default: the stream's)",
+    )
 
     add_alerts_commands(sub)
     add_rules_commands(sub)
@@ -421,7 +449,8 @@ async def _simulate(args: argparse.Namespace, subjects: Subjects) -> int:
 
 
 async def _report(args: argparse.Namespace, subjects: Subjects) -> int:
-    async with open_runner(args.db, configured_url(args.nats_url), subjects) as run:
+    url = configured_url(args.nats_url)
+    async with open_runner(args.db, url, subjects, bot=args.bot, partial=args.partial) as run:
         report = await build_report(
             run,
             date=args.date,
@@ -565,6 +594,7 @@ def _run(args: argparse.Namespace) -> int:
                     subjects=subjects,
                     limit=args.limit,
                     timeout_s=args.timeout,
+                    partial=args.partial,
                 )
             )
             sys.stdout.write(format_result(result, args.format))

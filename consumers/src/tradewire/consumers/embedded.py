@@ -79,6 +79,8 @@ class EmbeddedNats:
         jetstream: bool = True,
         config: Path | None = None,
         tls: bool = False,
+        port: int = -1,
+        extra_args: tuple[str, ...] = (),
     ) -> None:
         self.binary = binary or find_nats_server()
         self.jetstream = jetstream  # False: a plain server (tests of a JetStream that is away)
@@ -89,7 +91,8 @@ class EmbeddedNats:
             self._tmp = tempfile.TemporaryDirectory(prefix="tradewire-nats-")
             store_dir = Path(self._tmp.name)
         self.store_dir = store_dir
-        self.port = -1
+        self.port = port  # -1: any free port, then kept across restarts
+        self.extra_args = extra_args  # e.g. a cluster node's --cluster, --routes, --name
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -115,6 +118,7 @@ class EmbeddedNats:
             str(self.port),
             "-l",
             str(self.log_path),
+            *self.extra_args,
         ]
         self.proc = subprocess.Popen(
             args,

@@ -22,6 +22,7 @@ from nats.js.errors import BucketNotFoundError
 from nats.js.kv import KeyValue
 
 from tradewire.consumers.runtime import KeyWatch, read_prefix
+from tradewire.publisher import events_replicas
 from tradewire.schemas import BOT_ID_PATTERN, Subjects
 
 __all__ = [
@@ -46,12 +47,18 @@ class Retirement(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 async def open_fleet_bucket(nc: Client, subjects: Subjects) -> KeyValue:
-    """The fleet bucket of ``subjects``' root, created on first use."""
+    """The fleet bucket of ``subjects``' root, created on first use with as many replicas
+    as the events stream (R3 on a cluster)."""
     js = nc.jetstream()
     try:
         return await js.key_value(subjects.fleet_bucket)
     except BucketNotFoundError:
-        config = KeyValueConfig(bucket=subjects.fleet_bucket, history=1, max_value_size=64 << 10)
+        config = KeyValueConfig(
+            bucket=subjects.fleet_bucket,
+            history=1,
+            max_value_size=64 << 10,
+            replicas=await events_replicas(nc, subjects),
+        )
         return await js.create_key_value(config)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,9 +11,21 @@ from tradewire.schemas import DEFAULT_MAX_SIZE, DEFAULT_ROOT
 
 from ._auth import NatsAuth
 
-__all__ = ["DEFAULT_URL", "PublisherConfig", "default_outbox_dir"]
+__all__ = ["DEFAULT_URL", "PublisherConfig", "default_outbox_dir", "server_urls"]
 
 DEFAULT_URL = "nats://127.0.0.1:4222"
+
+
+def server_urls(url: str | Sequence[str]) -> list[str]:
+    """The servers of a NATS URL setting: one URL, several separated by commas, or a list.
+
+    A cluster's nodes are given this way; nats-py takes them as ``servers=[...]``, connects
+    to one and, when it goes away, reconnects to another (and to the nodes the cluster
+    announces). A single string is never handed to nats-py as is: it would read
+    ``a:4222,b:4222`` as one host.
+    """
+    items = url.split(",") if isinstance(url, str) else list(url)
+    return [u.strip() for u in items if u.strip()]
 
 
 def default_outbox_dir(bot: str) -> Path:
@@ -31,12 +44,14 @@ def default_outbox_dir(bot: str) -> Path:
 class PublisherConfig:
     """How a publisher talks to NATS and how much it holds before spilling to disk.
 
-    ``url`` defaults to ``$TRADEWIRE_NATS_URL`` or the local NATS port; ``auth`` (the
+    ``url`` defaults to ``$TRADEWIRE_NATS_URL`` or the local NATS port; a cluster's nodes
+    are several URLs, comma-separated or a list (kept as one comma-separated string,
+    :func:`server_urls` splits it); ``auth`` (the
     bot's credential, TLS) to ``TRADEWIRE_NATS_NKEY_SEED``, ``..._TLS_CA`` and the rest of
     :meth:`NatsAuth.from_env`.
     """
 
-    url: str = ""
+    url: str | Sequence[str] = ""
     auth: NatsAuth | None = None
     root: str = DEFAULT_ROOT
     outbox_dir: Path | None = None
@@ -65,8 +80,10 @@ class PublisherConfig:
     name: str = ""
 
     def __post_init__(self) -> None:
-        if not self.url:
-            object.__setattr__(self, "url", os.environ.get("TRADEWIRE_NATS_URL", DEFAULT_URL))
+        url = ",".join(server_urls(self.url))
+        if not url:
+            url = ",".join(server_urls(os.environ.get("TRADEWIRE_NATS_URL", DEFAULT_URL)))
+        object.__setattr__(self, "url", url or DEFAULT_URL)
         if self.auth is None:
             object.__setattr__(self, "auth", NatsAuth.from_env())
         checks = {

@@ -51,7 +51,7 @@ from tradewire.schemas import (
 )
 
 from ._auth import NatsAuth
-from ._config import PublisherConfig, default_outbox_dir
+from ._config import PublisherConfig, default_outbox_dir, server_urls
 from ._emitter import Emitter
 from ._outbox import Outbox, OutboxItem
 from ._process import ProcessSampler
@@ -295,7 +295,7 @@ class Publisher(Emitter):
         while not self._stopping:
             try:
                 nc = await nats.connect(
-                    self.config.url,
+                    server_urls(self.config.url),
                     name=self.config.name or f"tradewire-publisher-{self.bot}",
                     allow_reconnect=True,
                     max_reconnect_attempts=-1,

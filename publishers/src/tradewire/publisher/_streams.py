@@ -6,15 +6,30 @@ it is missing, and otherwise leaves it exactly as it is. Changing limits is the 
 configured ``stream_*`` settings) or an operator's (``tradewire stream set``) business, via
 :func:`apply_stream_limits`, which refuses to shrink a limit unless told to: a shorter
 ``max_age`` or ``max_bytes`` deletes history at once.
+
+On a clustered JetStream the owner also sets ``replicas`` (R3: each message on three
+nodes, so one node may die), and may split the events stream into ``partitions`` by
+bot: the server's ``partition(n, wildcard)`` subject mapping stores
+``<root>.evt.<bot>.<kind>`` as ``<root>.evt.<bot>.<kind>.<p>``, p = FNV-1a(bot) mod n,
+so N instances of a service can each consume their own share with filter subjects
+(docs/scaling.md). The partition count is fixed once set: stored subjects carry it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 
 from nats.aio.client import Client
-from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig, StreamInfo
+from nats.js.api import (
+    DiscardPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+    StreamInfo,
+    SubjectTransform,
+)
 from nats.js.errors import NotFoundError
 
 from tradewire.schemas import (
@@ -27,15 +42,24 @@ from tradewire.schemas import (
 __all__ = [
     "DEFAULT_ALERTS_MAX_AGE_S",
     "DEFAULT_MAX_BYTES",
+    "MAX_PARTITIONS",
+    "MAX_REPLICAS",
     "StreamLimitError",
     "StreamLimits",
     "apply_stream_limits",
     "ensure_alerts_stream",
     "ensure_events_stream",
+    "ensure_replicas",
+    "events_replicas",
+    "partition_transform",
+    "stream_partitions",
 ]
 
 DEFAULT_MAX_BYTES = 10 << 30
 DEFAULT_ALERTS_MAX_AGE_S = 90 * 24 * 3600.0
+MAX_REPLICAS = 5  # JetStream's own limit
+MAX_PARTITIONS = 1024
+_PARTITION = re.compile(r"\{\{\s*partition\((\d+),\s*1\)\s*\}\}")
 
 
 class StreamLimitError(ValueError):
@@ -49,11 +73,35 @@ class StreamLimits:
     max_age_s: float | None = None
     max_bytes: int | None = None
     duplicate_window_s: float | None = None
+    replicas: int | None = None  # copies of each message, 1-5 (> 1 needs a cluster)
+    partitions: int | None = None  # split by bot, 2-1024; fixed once set
 
     def __post_init__(self) -> None:
         for name, value in dataclasses.asdict(self).items():
             if value is not None and not value > 0:
                 raise StreamLimitError(f"{name} must be > 0, not {value!r}")
+        if self.replicas is not None and not 1 <= self.replicas <= MAX_REPLICAS:
+            raise StreamLimitError(f"replicas must be 1 to {MAX_REPLICAS}, not {self.replicas}")
+        if self.partitions is not None and not 2 <= self.partitions <= MAX_PARTITIONS:
+            raise StreamLimitError(
+                f"partitions must be 2 to {MAX_PARTITIONS}, not {self.partitions}"
+            )
+
+
+def partition_transform(subjects: Subjects, partitions: int) -> SubjectTransform:
+    """The events stream's mapping that appends each bot's partition to its subjects."""
+    evt = subjects.events_wildcard.removesuffix(">")
+    return SubjectTransform(
+        src=f"{evt}*.*",
+        dest=f"{evt}{{{{wildcard(1)}}}}.{{{{wildcard(2)}}}}.{{{{partition({partitions},1)}}}}",
+    )
+
+
+def stream_partitions(config: StreamConfig) -> int:
+    """The partition count of an events stream's config; 0 when it is not partitioned."""
+    transform = config.subject_transform
+    match = _PARTITION.search(transform.dest) if transform else None
+    return int(match.group(1)) if match else 0
 
 
 def _events_config(subjects: Subjects) -> StreamConfig:
@@ -102,6 +150,27 @@ async def ensure_alerts_stream(nc: Client, subjects: Subjects) -> StreamInfo:
     return await _create_if_missing(nc, _alerts_config(subjects))
 
 
+async def events_replicas(nc: Client, subjects: Subjects) -> int:
+    """The events stream's replica count (1 without a stream): what the fleet's buckets are
+    created with, so a cluster's R3 holds for them too."""
+    try:
+        info = await nc.jetstream().stream_info(subjects.events_stream)
+    except NotFoundError:
+        return 1
+    return info.config.num_replicas or 1
+
+
+async def ensure_replicas(nc: Client, stream: str, replicas: int) -> tuple[int, int]:
+    """Give ``stream`` (e.g. a key-value bucket's ``KV_<bucket>``) ``replicas``; (before, after)."""
+    js = nc.jetstream()
+    config = (await js.stream_info(stream)).config
+    before = config.num_replicas or 1
+    if before != replicas:
+        config.num_replicas = replicas
+        await js.update_stream(config)
+    return before, replicas
+
+
 def _shrinks(current: float | None, wanted: float | None) -> bool:
     """``None``/0/-1 on the server mean unlimited, so any finite value shrinks those."""
     if wanted is None:
@@ -115,7 +184,8 @@ async def apply_stream_limits(
 ) -> tuple[StreamConfig, StreamConfig]:
     """Create the events stream if missing, then set ``limits`` on it; return (before, after).
 
-    Raise :class:`StreamLimitError` when a limit would shrink and ``allow_shrink`` is False.
+    Raise :class:`StreamLimitError` when a limit would shrink and ``allow_shrink`` is False,
+    and when ``partitions`` would change a partition count already set.
     """
     js = nc.jetstream()
     before = (await ensure_events_stream(nc, subjects)).config
@@ -133,6 +203,16 @@ async def apply_stream_limits(
             f"(now max_age {_age(before.max_age)}, max_bytes {before.max_bytes}) deletes "
             "history at once; run `tradewire stream set ... --allow-shrink` to do it on purpose"
         )
+    transform = before.subject_transform
+    if limits.partitions is not None:
+        current = stream_partitions(before)
+        if current and current != limits.partitions:
+            raise StreamLimitError(
+                f"{subjects.events_stream} is split into {current} partitions; they cannot "
+                f"change to {limits.partitions} (the stored subjects carry them): run with "
+                f"{current}, or see docs/scaling.md"
+            )
+        transform = partition_transform(subjects, limits.partitions)
     after = dataclasses.replace(
         before,
         max_age=limits.max_age_s if limits.max_age_s is not None else before.max_age,
@@ -142,6 +222,8 @@ async def apply_stream_limits(
             if limits.duplicate_window_s is not None
             else before.duplicate_window
         ),
+        num_replicas=limits.replicas if limits.replicas is not None else before.num_replicas,
+        subject_transform=transform,
     )
     if after != before:
         after = (await js.update_stream(after)).config

@@ -20,6 +20,7 @@ DEFAULT_MAX_AGE_S = 7 * 24 * 3600.0
 DEFAULT_DUPLICATE_WINDOW_S = 120.0
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_PARTITION = re.compile(r"^(0|[1-9][0-9]{0,3})$")
 
 
 @dataclass(frozen=True)
@@ -96,9 +97,19 @@ class Subjects:
 
     def parse_event(self, subject: str) -> tuple[str, str]:
         """Return ``(bot, kind)`` of an event subject; raise EventError if it is not one."""
+        bot, kind, _ = self.parse_stored_event(subject)
+        return bot, kind
+
+    def parse_stored_event(self, subject: str) -> tuple[str, str, int | None]:
+        """``(bot, kind, partition)`` of an event subject as the stream stores it: a
+        partitioned events stream appends the bot's partition number (docs/scaling.md),
+        ``<root>.evt.<bot>.<kind>.<p>``; None for a subject without one."""
         if not subject.startswith(self._evt):
             raise EventError("bad_subject", f"{subject!r} is not under {self._evt}")
         rest = subject[len(self._evt) :].split(".")
+        partition = None
+        if len(rest) == 3 and _PARTITION.match(rest[2]):
+            partition = int(rest.pop())
         if len(rest) != 2 or not _TOKEN.match(rest[0]) or rest[1] not in KINDS:
             raise EventError("bad_subject", f"{subject!r} is not {self._evt}<bot>.<kind>")
-        return rest[0], rest[1]
+        return rest[0], rest[1], partition

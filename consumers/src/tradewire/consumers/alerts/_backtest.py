@@ -26,7 +26,15 @@ from ._engine import Engine, Instance
 from ._payloads import SEVERITY_RANK
 from ._rules import Rule
 
-__all__ = ["Backtest", "Episode", "Replay", "event_of_row", "events_sql", "warmup_s"]
+__all__ = [
+    "Backtest",
+    "Episode",
+    "Replay",
+    "event_of_row",
+    "events_sql",
+    "replay_order",
+    "warmup_s",
+]
 
 _BOT = re.compile(BOT_ID_PATTERN)
 _NOT_EVENT_FIELDS = ("received_at", "stream_seq")
@@ -81,6 +89,11 @@ def events_sql(rules: list[Rule], start: float, end: float, bots: list[str]) -> 
         )
     # The order a merge of per-kind streams gave: time, then kind, then seq.
     return " UNION ALL ".join(parts) + " ORDER BY ts, kind, seq"
+
+
+def replay_order(row: list[Any]) -> tuple[Any, ...]:
+    """What :func:`events_sql` orders by, for merging several stores' rows."""
+    return (row[0], row[1], row[2])
 
 
 def event_of_row(row: list[Any]) -> Envelope:

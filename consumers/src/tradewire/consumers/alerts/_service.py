@@ -21,12 +21,18 @@ from tradewire.consumers.runtime import (
     ConfigError,
     ConsumerService,
     Delivery,
-    SecuritySettings,
+    ServiceSettings,
     load_config,
     read_history,
     read_prefix,
 )
-from tradewire.publisher import ensure_alerts_stream, ensure_events_stream
+from tradewire.publisher import (
+    MAX_REPLICAS,
+    ensure_alerts_stream,
+    ensure_events_stream,
+    ensure_replicas,
+    events_replicas,
+)
 from tradewire.schemas import DEFAULT_ROOT, AlertChange, Envelope, EventError, Subjects, decode
 
 from ._engine import BotState, Engine
@@ -49,14 +55,15 @@ __all__ = ["RULES_KEY", "AlertsConfig", "AlertsService", "load_alerts_config"]
 
 log = logging.getLogger("tradewire.alerts")
 _BOT_SAVE_S = 5.0  # bots' clocks and series are saved this often (alerts at each change)
+_PUBLISH_TIMEOUT_S = 2.0  # a change's PubAck; past it the change is tried again next tick
 # The names of the rules this service runs, a JSON list: `alerts silence` checks against it.
 RULES_KEY = "rules"
 
 
-class AlertsConfig(SecuritySettings, forbid_unknown_fields=True, kw_only=True):
+class AlertsConfig(ServiceSettings, forbid_unknown_fields=True, kw_only=True):
     nats_url: str = ""
     root: str = DEFAULT_ROOT
-    durable: str = ""  # default: <root>-alerts
+    durable: str = ""  # default: <root>-alerts (-p<partition>of<partitions> for several)
     http_host: str = "127.0.0.1"
     http_port: int = 8203
     rules: str = ""  # default: the shipped default_rules.yaml
@@ -65,18 +72,23 @@ class AlertsConfig(SecuritySettings, forbid_unknown_fields=True, kw_only=True):
     max_wait_s: float = 0.05
     ack_wait_s: float = 10.0
     state_bucket: str = ""  # default: <root>_alerts
+    # Copies of each key of the state bucket on a clustered JetStream (1-5); unset: as
+    # many as the events stream has (the store's stream_replicas).
+    state_replicas: int | None = None
     # A bot is evaluated once an event arrives whose time is within this of its receipt;
     # older events (imports, replays) fill windows but raise nothing by themselves.
     live_window_s: float = 300.0
 
     def __post_init__(self) -> None:
         subjects = Subjects(self.root)  # raises on a bad root
-        self.durable = self.durable or subjects.durable("alerts")
+        self.durable = (self.durable or subjects.durable("alerts")) + self.instance().suffix()
         self.state_bucket = self.state_bucket or subjects.alerts_bucket
         if not 0.05 <= self.tick_s <= 60:
             raise ValueError("out of range: tick_s")
         if not 1 <= self.live_window_s <= 7 * 86400:
             raise ValueError("out of range: live_window_s (1 s to 7 days)")
+        if self.state_replicas is not None and not 1 <= self.state_replicas <= MAX_REPLICAS:
+            raise ValueError(f"out of range: state_replicas (1 to {MAX_REPLICAS})")
 
 
 def load_alerts_config(
@@ -135,7 +147,7 @@ class AlertsService(ConsumerService):
         changes: list[AlertChange] = []
         for d in batch:
             try:
-                bot, kind = self.subjects.parse_event(d.subject)
+                bot, kind = self.parse_subject(d.subject)
                 event = decode(
                     d.data, expect_bot=bot, expect_kind=kind, received_at=d.received_ns / 1e9
                 )
@@ -182,7 +194,7 @@ class AlertsService(ConsumerService):
         nc = self.nc
         if nc is None:
             return
-        js = nc.jetstream()
+        js = nc.jetstream(timeout=_PUBLISH_TIMEOUT_S)
         async with self._publish_lock:
             while self.unpublished and nc.is_connected:
                 change = self.unpublished[0]
@@ -266,17 +278,33 @@ class AlertsService(ConsumerService):
 
     async def _load(self) -> None:
         assert self.nc is not None
-        kv = await open_bucket(self.nc, self.config.state_bucket)
+        bucket = self.config.state_bucket
+        replicas = self.config.state_replicas or await events_replicas(self.nc, self.subjects)
+        kv = await open_bucket(self.nc, bucket, replicas)
+        await ensure_replicas(self.nc, f"KV_{bucket}", replicas)  # it owns its bucket
         self.state = StateStore(kv)
         legacy = await self.state.read_legacy()
+        if legacy is not None and self.partition.partitioned:
+            raise ConfigError(
+                f"{bucket} holds alert state in the layout from before one key per alert: "
+                "start a single alerts instance once to move it, then several"
+            )
         if legacy is not None:
             self.engine.import_legacy(legacy.engine)
-        js, bucket = self.nc.jetstream(), self.config.state_bucket
-        records = await read_prefix(js, bucket, ALERT_PREFIX, AlertRecord)
+        # The bucket holds every instance's alerts and bots: this one loads its own, so a
+        # replacement (or a new partition count) picks up exactly its bots' state.
+        own = self.partition.owns
+        js = self.nc.jetstream()
+        records = {
+            fp: r
+            for fp, r in (await read_prefix(js, bucket, ALERT_PREFIX, AlertRecord)).items()
+            if own(r.key[0])
+        }
         for record in records.values():
             self.engine.import_instance(record.key, record.instance)
         for bot, state in (await read_prefix(js, bucket, BOT_PREFIX, BotState)).items():
-            self.engine.import_bot(bot, state)
+            if own(bot):
+                self.engine.import_bot(bot, state)
         firing = self.engine.firing()
         notified = {fp: r.notified for fp, r in records.items()}
         if legacy is not None:
@@ -318,6 +346,7 @@ class AlertsService(ConsumerService):
             lambda ev: self._observe(ev, now, evaluate=False),
             since=now - longest,
             name=f"{self.config.durable}-history",
+            partition=self.partition,
         )
 
     # -- lifecycle -------------------------------------------------------------------------------

@@ -92,14 +92,15 @@ class Silence(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         )
 
 
-async def open_bucket(nc: Client, bucket: str) -> KeyValue:
-    """The alerts service's bucket, created on first use (by the service or the CLI)."""
+async def open_bucket(nc: Client, bucket: str, replicas: int = 1) -> KeyValue:
+    """The alerts service's bucket, created on first use (by the service or the CLI) with
+    ``replicas`` copies of each key (3 on a cluster: the events stream's count)."""
     js = nc.jetstream()
     try:
         return await js.key_value(bucket)
     except BucketNotFoundError:
         return await js.create_key_value(
-            KeyValueConfig(bucket=bucket, history=1, max_value_size=8 << 20)
+            KeyValueConfig(bucket=bucket, history=1, max_value_size=8 << 20, replicas=replicas)
         )
 
 

@@ -10,7 +10,7 @@ with the generated config, tests/security/):
 - a service consumes from its own durable consumers only (create, info, pull, ack);
   its start-up read of history uses a consumer it names (``<durable>-history``), so it
   can never pull, and ack away, another service's messages;
-- the **store** also creates the streams and owns the events stream's limits, answers
+- the **store** also creates the streams and owns their limits and replicas, answers
   SQL on ``<root>.sql`` (replies through ``allow_responses``: one reply per request),
   and reads the server's JetStream API audit advisories for the audit log;
 - **metrics** reads the alerts bucket (what fires) and the fleet bucket;
@@ -76,10 +76,11 @@ def _history(stream: str, name: str) -> list[str]:
 
 def _kv(bucket: str, *, write: bool) -> list[str]:
     """A key-value bucket: get, watch and list (ephemeral consumers of its stream, which
-    hold nothing but the bucket), and with ``write`` put, delete, create the bucket."""
+    hold nothing but the bucket), and with ``write`` put, delete, create the bucket and
+    set its replicas."""
     stream = f"KV_{bucket}"
     out = [
-        *_stream(stream, create=write),
+        *_stream(stream, create=write, update=write),
         _api("DIRECT", "GET", stream),
         _api("DIRECT", "GET", stream, ">"),
         _api("STREAM", "MSG", "GET", stream),
@@ -107,6 +108,7 @@ def permissions(role: str, subjects: Subjects, inbox: str, bot: str = "") -> Per
                 subjects.sql,
                 f"{subjects.sql}.>",
                 *_stream(events, update=True),
+                *_stream(alerts, create=False, update=True),  # stream set --replicas
                 _api("CONSUMER", "LIST", events),
                 _api("CONSUMER", "NAMES", events),
                 *_kv(subjects.alerts_bucket, write=True),
@@ -123,7 +125,8 @@ def permissions(role: str, subjects: Subjects, inbox: str, bot: str = "") -> Per
     if role != "store":  # metrics and alerts read recent history at start
         publish += _history(events, f"{durable}-history")
     if role == "store":
-        publish += [*_stream(alerts), *_durable(alerts, subjects.durable("store-alerts"))]
+        publish += [*_stream(alerts, update=True)]  # its replicas (stream_replicas)
+        publish += _durable(alerts, subjects.durable("store-alerts"))
         subscribe += [subjects.sql, f"{subjects.sql}.>", "$JS.EVENT.ADVISORY.API"]
         responses = True
     elif role == "metrics":

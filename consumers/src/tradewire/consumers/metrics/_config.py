@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tradewire.consumers.runtime import SecuritySettings, load_config
+from tradewire.consumers.runtime import ServiceSettings, load_config
 from tradewire.schemas import DEFAULT_MAX_FUTURE_S, DEFAULT_ROOT, Subjects
 
 from ._profiles import Profile, resolve_profiles
@@ -14,10 +14,10 @@ from ._profiles import Profile, resolve_profiles
 __all__ = ["MetricsConfig", "load_metrics_config"]
 
 
-class MetricsConfig(SecuritySettings, forbid_unknown_fields=True, kw_only=True):
+class MetricsConfig(ServiceSettings, forbid_unknown_fields=True, kw_only=True):
     nats_url: str = ""
     root: str = DEFAULT_ROOT
-    durable: str = ""  # default: <root>-metrics
+    durable: str = ""  # default: <root>-metrics (-p<partition>of<partitions> for several)
     http_host: str = "127.0.0.1"
     http_port: int = 8202
     metric_prefix: str = "tradewire"  # the prefix of the tradewire profile's names
@@ -58,7 +58,7 @@ class MetricsConfig(SecuritySettings, forbid_unknown_fields=True, kw_only=True):
         import re  # noqa: PLC0415
 
         subjects = Subjects(self.root)  # raises on a bad root
-        self.durable = self.durable or subjects.durable("metrics")
+        self.durable = (self.durable or subjects.durable("metrics")) + self.instance().suffix()
         self.alerts_bucket = self.alerts_bucket or subjects.alerts_bucket
 
         checks = {

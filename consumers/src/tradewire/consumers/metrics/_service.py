@@ -79,7 +79,7 @@ class MetricsService(ConsumerService):
 
     # -- events ---------------------------------------------------------------------------
     def _decode(self, d: Delivery) -> Event:
-        bot, kind = self.subjects.parse_event(d.subject)
+        bot, kind = self.parse_subject(d.subject)
         return decode(
             d.data,
             expect_bot=bot,
@@ -122,12 +122,18 @@ class MetricsService(ConsumerService):
             return True
 
         return await read_history(
-            self.nc, self.subjects, seed, name=f"{self.config.durable}-history"
+            self.nc,
+            self.subjects,
+            seed,
+            name=f"{self.config.durable}-history",
+            partition=self.partition,
         )
 
     # -- HTTP -------------------------------------------------------------------------------
     def _firing(self) -> list[AlertChange]:
-        return [r.firing for r in self.alerts.values.values() if r.firing]
+        """The firing alerts of this instance's bots (each instance exports its own)."""
+        own = self.partition.owns
+        return [r.firing for r in self.alerts.values.values() if r.firing and own(r.firing.bot)]
 
     async def firing_alerts(self) -> list[AlertChange]:
         """The alerts firing now, for the console (kept current by the bucket's watch)."""

@@ -16,9 +16,11 @@ from ._families import (
     per_label,
     scalar,
 )
+from ._group import ConsumerGroup
 from ._health import MAX_BODY, Check, Health, HealthServer, Request, Route, accepts_gzip
 from ._history import read_history
 from ._kv import KeyWatch, read_prefix
+from ._partition import MAX_INSTANCES, Partition, ServiceSettings, fnv1a_32, slot_of
 from ._pipeline import PipelineMetrics
 from ._pull import Acks, BatchHandler, ConsumerSettings, PullConsumer
 from ._service import OPENMETRICS, TEXT, ConsumerService, ServiceConfig
@@ -27,6 +29,7 @@ from ._web import OPEN_ROUTES, WebConfig, load_web_config
 __all__ = [
     "DEFAULT_BUCKETS",
     "MAX_BODY",
+    "MAX_INSTANCES",
     "OPENMETRICS",
     "OPEN_ROUTES",
     "SHARED",
@@ -37,6 +40,7 @@ __all__ = [
     "Check",
     "Computed",
     "ConfigError",
+    "ConsumerGroup",
     "ConsumerService",
     "ConsumerSettings",
     "Delivery",
@@ -49,6 +53,7 @@ __all__ = [
     "Kind",
     "Labels",
     "NatsLink",
+    "Partition",
     "PipelineMetrics",
     "PullConsumer",
     "Registry",
@@ -56,12 +61,14 @@ __all__ = [
     "Route",
     "SecuritySettings",
     "ServiceConfig",
+    "ServiceSettings",
     "WebConfig",
     "accepts_gzip",
     "check_url",
     "describe",
     "env_name",
     "exposition",
+    "fnv1a_32",
     "load_config",
     "load_web_config",
     "parse_ack_subject",
@@ -70,4 +77,5 @@ __all__ = [
     "read_prefix",
     "redact_url",
     "scalar",
+    "slot_of",
 ]

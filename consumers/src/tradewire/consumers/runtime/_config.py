@@ -7,6 +7,9 @@ name wins over those. Credentials are never shared: each service has its own
 (``TRADEWIRE_STORE_NATS_NKEY_SEED``), so a generic ``TRADEWIRE_NATS_NKEY_SEED`` meant for
 the CLI is not picked up by a service (a warning says so). The CA that signed the NATS
 server's certificate and the HTTP endpoints' ``web_config`` are the fleet's, so shared.
+
+``nats_url`` names a cluster's nodes as one comma-separated string (env vars, flags) or,
+in TOML, as a list too; either way the service gets the comma-separated string.
 """
 
 from __future__ import annotations
@@ -98,6 +101,9 @@ def load_config(
         if unknown:
             raise ConfigError(f"{path}: unknown setting(s) {', '.join(sorted(unknown))}")
         merged.update({k: v for k, v in table.items() if k in fields})
+        urls = merged.get("nats_url")
+        if isinstance(urls, list) and all(isinstance(u, str) for u in urls):
+            merged["nats_url"] = ",".join(urls)  # a cluster's nodes, as a TOML list
     for name in sorted(fields):
         value = env.get(env_name(section, name))
         generic = f"TRADEWIRE_{name.upper()}"

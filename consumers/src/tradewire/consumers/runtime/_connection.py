@@ -25,7 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 import nats.errors
 from nats.aio.client import Client
 
-from tradewire.publisher import NatsAuth
+from tradewire.publisher import NatsAuth, server_urls
 
 from ._config import ConfigError
 
@@ -142,7 +142,7 @@ class NatsLink:
         where = redact_url(self.url)
         log.info("%s: connecting to NATS at %s as %s", self.name, where, identity)
         await self.client.connect(
-            self.url,
+            server_urls(self.url),  # a cluster's nodes: reconnects go to any of them
             name=f"tradewire-{self.name}",
             max_reconnect_attempts=-1,
             reconnect_time_wait=self.backoff.first,  # type: ignore[arg-type]  # float works

@@ -26,6 +26,7 @@ from nats.js.errors import NotFoundError
 from tradewire.schemas import Event, EventError, Subjects, decode
 
 from ._delivery import Delivery
+from ._partition import Partition
 from ._pull import Acks, ConsumerSettings, PullConsumer
 
 __all__ = ["read_history"]
@@ -40,14 +41,17 @@ async def read_history(
     *,
     since: float | None = None,
     name: str = "",
+    partition: Partition | None = None,
 ) -> int:
     """Feed valid events to ``on_event``; return how many.
 
     ``since=None``: the last message of every subject (each bot's latest of each kind);
     else every event stored since that time (seconds since the epoch). Invalid messages
     are skipped: the store quarantines them. ``name``: the reading consumer's (see the
-    module doc); empty: a random one.
+    module doc); empty: a random one. ``partition``: only that instance's bots' events,
+    read a stream partition at a time (``<name>-s<p>``, see ``Partition.consumers``).
     """
+    partition = partition or Partition()
     js = nc.jetstream()
     if not (await js.stream_info(subjects.events_stream)).state.messages:
         return 0
@@ -60,12 +64,32 @@ async def read_history(
         )
     config.ack_policy = AckPolicy.NONE
     config.inactive_threshold = 30.0
-    config.filter_subject = subjects.events_wildcard
-    config.name = name or nc.new_inbox().rsplit(".", 1)[1]
+    name = name or nc.new_inbox().rsplit(".", 1)[1]
+    n = 0
+    # A share of the fleet is read a stream partition at a time, through one filter each
+    # (several filters on one consumer are far slower: Partition.consumers).
+    for suffix, filters in partition.consumers(subjects):
+        config.filter_subject = filters[0] if len(filters) == 1 else None
+        config.filter_subjects = filters if len(filters) > 1 else None
+        config.name = name + suffix
+        n += await _read(nc, subjects, config, partition, on_event)
+    return n
+
+
+async def _read(
+    nc: Client,
+    subjects: Subjects,
+    config: ConsumerConfig,
+    partition: Partition,
+    on_event: Callable[[Event], object],
+) -> int:
+    """What one consumer, created here and deleted after, reads to the stream's end."""
+    js = nc.jetstream()
     stream = subjects.events_stream
-    if name:  # one left by a start that crashed: its position is not ours
-        with contextlib.suppress(NotFoundError):
-            await js.delete_consumer(stream, name)
+    assert config.name is not None
+    # One left by a start that crashed: its position is not ours.
+    with contextlib.suppress(NotFoundError):
+        await js.delete_consumer(stream, config.name)
     info = await js.add_consumer(stream, config)
     n = 0
     if not info.num_pending:
@@ -78,7 +102,9 @@ async def read_history(
         nonlocal n
         for d in batch:
             try:
-                bot, kind = subjects.parse_event(d.subject)
+                bot, kind = partition.check_subject(subjects, d.subject)
+                if not partition.owns(bot):
+                    continue  # stored before the stream was split: another's
                 on_event(
                     decode(
                         d.data, expect_bot=bot, expect_kind=kind, received_at=d.received_ns / 1e9
@@ -92,10 +118,12 @@ async def read_history(
             puller.stop()
         return Acks()  # AckPolicy.NONE: nothing to ack
 
+    filters = config.filter_subjects or [config.filter_subject or subjects.events_wildcard]
     settings = ConsumerSettings(
         stream=stream,
         durable=config.name,
-        filter_subject=subjects.events_wildcard,
+        filter_subject=filters[0],
+        filter_subjects=tuple(filters) if len(filters) > 1 else (),
         max_batch=5000,
         request_size=1000,
         max_wait_s=0.05,

@@ -8,9 +8,11 @@ nats-py's ``fetch()`` awaits each message with ``wait_for`` and tops out near
 - status messages: 100 (idle heartbeat), 404/408 (request ended with nothing
   or partially filled: its remaining credit is released), 409 (consumer
   changed, too many waiting requests: credit reset, re-requested);
-- lost requests (server restart, reconnect): every request expires, and
-  credit whose request has expired is released on a timer, so a stalled
-  consumer always asks again;
+- lost requests (server restart, reconnect, a cluster node that led the
+  consumer killed): every request expires, and credit whose request has expired
+  is released on a timer, so a stalled consumer always asks again; sooner than
+  that, credit is dropped after a reconnect and when neither a message nor an
+  idle heartbeat came for two heartbeat intervals (the request is gone);
 - redelivery: a message not acked within ``ack_wait_s`` comes back with a
   higher ``num_delivered``, which the handler sees; while a batch takes longer
   than a third of ``ack_wait_s``, ``+WPI`` (in progress) goes out every third for
@@ -61,6 +63,8 @@ class ConsumerSettings:
     stream: str
     durable: str
     filter_subject: str
+    # Several filters instead (one instance's partitions of the events stream); they win.
+    filter_subjects: tuple[str, ...] = ()
     max_batch: int = 5000  # messages handed to the handler at once
     max_wait_s: float = 0.5  # a partial batch is handled after this long
     request_size: int = 1000  # messages per pull request
@@ -102,6 +106,7 @@ class PullConsumer:
         self._first_at = 0.0
         self._requests: deque[list[float]] = deque()  # [expires_at, remaining credit]
         self._inbox = ""
+        self._reconnects = 0
         self._wake = asyncio.Event()
         self._stopping = False
         self.last_activity = time.monotonic()
@@ -140,7 +145,8 @@ class PullConsumer:
             ack_policy=AckPolicy.EXPLICIT,
             ack_wait=s.ack_wait_s,
             max_ack_pending=s.max_ack_pending,
-            filter_subject=s.filter_subject,
+            filter_subject=None if s.filter_subjects else s.filter_subject,
+            filter_subjects=list(s.filter_subjects) or None,
             max_waiting=512,
         )
         # Creating a durable that exists updates it (the editable fields) on the server.
@@ -222,6 +228,11 @@ class PullConsumer:
         # Requests past their expiry (plus slack) are gone, answered or not.
         while self._requests and self._requests[0][0] + 1.0 < now:
             self._requests.popleft()
+        reconnects = self.nc.stats["reconnects"]
+        silent = now - self.last_activity > 2 * s.heartbeat_s + 0.5
+        if self._requests and (reconnects != self._reconnects or silent):
+            self._requests.clear()  # asked of a server (or consumer leader) no longer there
+        self._reconnects = reconnects
         credit = sum(r[1] for r in self._requests)
         room = s.max_batch * 2 - len(self._buffer) - credit
         while room >= s.request_size and self.nc.is_connected:

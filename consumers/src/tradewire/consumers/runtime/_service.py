@@ -26,19 +26,23 @@ import logging
 import signal
 import time
 from collections.abc import Awaitable, Coroutine, Sequence
+from dataclasses import replace
 from typing import Any, Protocol
 
 import nats.errors
 from nats.aio.client import Client
+from nats.js.errors import NotFoundError
 
-from tradewire.publisher import NatsAuth
+from tradewire.publisher import NatsAuth, ensure_events_stream, stream_partitions
 from tradewire.schemas import Subjects
 
 from ._config import ConfigError
 from ._connection import NatsLink, describe, redact_url
 from ._delivery import Delivery
 from ._families import Registry, exposition
+from ._group import ConsumerGroup
 from ._health import Check, Health, HealthServer, Route
+from ._partition import Partition
 from ._pipeline import PipelineMetrics
 from ._pull import Acks, BatchHandler, ConsumerSettings, PullConsumer
 from ._web import load_web_config
@@ -70,8 +74,12 @@ class ServiceConfig(Protocol):
     max_wait_s: float
     ack_wait_s: float
     web_config: str
+    partition: int
+    partitions: int
 
     def nats_auth(self) -> NatsAuth: ...
+
+    def instance(self) -> Partition: ...
 
 
 class ConsumerService:
@@ -83,11 +91,15 @@ class ConsumerService:
     def __init__(self, config: ServiceConfig) -> None:
         self.service_config = config
         self.subjects = Subjects(config.root)
+        # Which bots are this instance's; their stream partitions are learnt at start.
+        self.partition = config.instance()
         self.health = Health(refresh=self._refresh, reason="connecting to NATS")
         # This service's own metrics (the metrics service shares its prefix).
         self.registry = Registry(str(getattr(config, "metric_prefix", "tradewire")))
         self.pipeline = PipelineMetrics(self.registry, ready=lambda: self.health.ready)
-        self.consumer: PullConsumer | None = None
+        # The events stream's consumer; several (a group) for a share of the fleet.
+        self.consumer: PullConsumer | ConsumerGroup | None = None
+        self._handling = asyncio.Lock()
         self.consumers: list[PullConsumer] = []
         self.http: HealthServer | None = None
         self.link: NatsLink | None = None
@@ -115,8 +127,12 @@ class ConsumerService:
     async def before_scrape(self) -> None:
         """Bring scrape-time values up to date just before ``/metrics`` renders."""
 
+    async def prepare_streams(self) -> None:
+        """Connected to NATS; before this instance learns the events stream's partitions
+        (the store sets them here)."""
+
     async def setup(self) -> None:
-        """Connected to NATS, not consuming yet."""
+        """Connected to NATS, this instance's partitions known, not consuming yet."""
 
     async def teardown(self) -> None:
         """The consumer has stopped; NATS is still connected."""
@@ -245,6 +261,9 @@ class ConsumerService:
         assert self.link is not None
         cfg = self.service_config
         self.nc = await self.link.connect()
+        await self.prepare_streams()
+        if self.partition.partitioned:
+            await self._find_partitions()
         await self.setup()
         self._set_up = True
         settings = ConsumerSettings(
@@ -258,8 +277,21 @@ class ConsumerService:
             max_ack_pending=max(20_000, cfg.max_batch * 4),
             deliver_new=self.deliver_new,
         )
-        self.consumer = PullConsumer(self.nc, settings, self.handle)
-        consumers = [self.consumer]
+        events = [
+            PullConsumer(
+                self.nc,
+                replace(
+                    settings,
+                    durable=cfg.durable + suffix,
+                    filter_subject=filters[0],
+                    filter_subjects=tuple(filters) if len(filters) > 1 else (),
+                ),
+                self._handle_own,
+            )
+            for suffix, filters in self.partition.consumers(self.subjects)
+        ]
+        self.consumer = events[0] if len(events) == 1 else ConsumerGroup(events)
+        consumers = [*events]
         consumers += [PullConsumer(self.nc, s, h) for s, h in self.side_consumers()]
         for consumer in consumers:
             await consumer.ensure()
@@ -267,6 +299,49 @@ class ConsumerService:
             self.consumers.append(consumer)
             self.pipeline.add_consumer(consumer)
             self.spawn(consumer.run(), f"consumer {consumer.settings.durable}")
+
+    async def _find_partitions(self) -> None:
+        """The events stream's partitions, which this instance takes its share of."""
+        assert self.nc is not None
+        events = self.subjects.events_stream
+        try:
+            info = await self.nc.jetstream().stream_info(events)
+        except NotFoundError:
+            info = await ensure_events_stream(self.nc, self.subjects)
+        slots = stream_partitions(info.config)
+        if not slots:
+            raise ConfigError(
+                f"partitions {self.partition.count}: {events} is not split into partitions; "
+                "set stream_partitions on the store (or `tradewire stream set --partitions "
+                "12`) and start this instance again (docs/scaling.md)"
+            )
+        self.partition = Partition(self.partition.index, self.partition.count, slots)
+        self.health.extra["partition"] = {
+            "index": self.partition.index,
+            "count": self.partition.count,
+            "stream_partitions": slots,
+        }
+        log.info(
+            "%s: partition %s (stream partitions %s of %d)",
+            self.name,
+            self.partition.label,
+            ",".join(str(s) for s in range(slots) if self.partition.owns_slot(s)),
+            slots,
+        )
+
+    async def _handle_own(self, batch: Sequence[Delivery]) -> Acks:
+        """``handle`` this instance's events; another instance's (stored before the stream
+        was split, so every instance gets them) are acked untouched."""
+        mine, others = self.partition.split(batch, self.subjects)
+        async with self._handling:  # one batch at a time, whichever consumer it came from
+            verdict = await self.handle(mine) if mine else Acks()
+        verdict.ack += others
+        return verdict
+
+    def parse_subject(self, subject: str) -> tuple[str, str]:
+        """``(bot, kind)`` of a delivered event's subject; raises EventError (bad_subject)
+        also for a partition token that is not the bot's."""
+        return self.partition.check_subject(self.subjects, subject)
 
     async def _shut_down(self) -> None:
         pulling = [t for t in self._tasks if t.get_name().startswith(f"{self.name} consumer ")]

@@ -6,18 +6,21 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tradewire.consumers.runtime import ConfigError, SecuritySettings, load_config
+from tradewire.consumers.runtime import ConfigError, ServiceSettings, load_config
 from tradewire.publisher import StreamLimits
 from tradewire.schemas import DEFAULT_MAX_FUTURE_S, DEFAULT_MAX_SIZE, DEFAULT_ROOT, Subjects
 
 __all__ = ["ConfigError", "StoreConfig", "load_store_config"]
 
 
-class StoreConfig(SecuritySettings, forbid_unknown_fields=True, kw_only=True):
+class StoreConfig(ServiceSettings, forbid_unknown_fields=True, kw_only=True):
     nats_url: str = ""
     root: str = DEFAULT_ROOT
-    db: str = "tradewire.duckdb"
-    durable: str = ""  # default: <root>-store
+    # Default: tradewire.duckdb; tradewire-p<partition>of<partitions>.duckdb when several
+    # stores share the fleet (each writes its own file).
+    db: str = ""
+    # Default: <root>-store; each of several instances adds -p<partition>of<partitions>.
+    durable: str = ""
     alerts_durable: str = ""  # the alerts stream's consumer; default: <root>-store-alerts
     http_host: str = "127.0.0.1"
     http_port: int = 8201
@@ -47,13 +50,21 @@ class StoreConfig(SecuritySettings, forbid_unknown_fields=True, kw_only=True):
     stream_max_age_s: float | None = None
     stream_max_bytes: int | None = None
     duplicate_window_s: float | None = None
+    # On a clustered JetStream: copies of each message of the events and alerts streams
+    # (3: one node may die). Unset: left as they are (a new stream gets 1).
+    stream_replicas: int | None = None
+    # Split the events stream by bot into this many partitions (2-1024, fixed once set),
+    # so several instances of each service can share the fleet (docs/scaling.md).
+    stream_partitions: int | None = None
     lag_warn: int = 100_000  # /health turns degraded when the consumer is this far behind
 
     def __post_init__(self) -> None:
         subjects = Subjects(self.root)  # raises on a bad root
         self.stream_limits()  # raises on a limit that is not > 0
-        self.durable = self.durable or subjects.durable("store")
-        self.alerts_durable = self.alerts_durable or subjects.durable("store-alerts")
+        suffix = self.instance().suffix()  # raises on a partition out of range
+        self.db = self.db or f"tradewire{suffix}.duckdb"
+        self.durable = (self.durable or subjects.durable("store")) + suffix
+        self.alerts_durable = (self.alerts_durable or subjects.durable("store-alerts")) + suffix
         checks = {
             "http_port": 0 <= self.http_port <= 65535,
             "max_batch": 1 <= self.max_batch <= 100_000,
@@ -73,6 +84,8 @@ class StoreConfig(SecuritySettings, forbid_unknown_fields=True, kw_only=True):
             max_age_s=self.stream_max_age_s,
             max_bytes=self.stream_max_bytes,
             duplicate_window_s=self.duplicate_window_s,
+            replicas=self.stream_replicas,
+            partitions=self.stream_partitions,
         )
 
 

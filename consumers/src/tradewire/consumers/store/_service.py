@@ -6,12 +6,14 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import msgspec
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from nats.js.errors import APIError
 
 from tradewire.consumers.auth import ADVISORY_SUBJECT, advisory_fields, audit, verify_request
 from tradewire.consumers.runtime import (
@@ -23,11 +25,23 @@ from tradewire.consumers.runtime import (
     ConsumerSettings,
     Delivery,
 )
-from tradewire.publisher import StreamLimitError, apply_stream_limits, ensure_alerts_stream
+from tradewire.publisher import (
+    StreamLimitError,
+    apply_stream_limits,
+    ensure_alerts_stream,
+    ensure_replicas,
+    stream_partitions,
+)
 from tradewire.schemas import AlertChange, Envelope, EventError, decode
 
 from ._config import StoreConfig
 from ._metrics import add_metrics
+from ._partition import (
+    StorePartition,
+    discovery_subject,
+    partition_subject,
+    record_partition,
+)
 from ._responder import SqlResponder
 from ._sql import QueryResult, SqlRequest
 from ._writer import Problem, StoreWriter
@@ -55,6 +69,8 @@ class StoreService(ConsumerService):
         self.alerts_malformed = 0
         self.write_failures = 0
         self.write_seconds = add_metrics(self)
+        self.share = StorePartition(root=self.subjects.root)  # what this store holds
+        self._stream_partitions = 0
 
     # -- batch handling --------------------------------------------------------------
     def _classify(
@@ -62,7 +78,7 @@ class StoreService(ConsumerService):
     ) -> tuple[list[tuple[Envelope, Delivery]], list[tuple[Delivery, Problem]]]:
         good: list[tuple[Envelope, Delivery]] = []
         bad: list[tuple[Delivery, Problem]] = []
-        parse = self.subjects.parse_event
+        parse = self.parse_subject
         size = self.config.max_event_size
         skew = self.config.max_future_s
         for d in batch:
@@ -143,7 +159,8 @@ class StoreService(ConsumerService):
                 self.alerts_malformed += 1
                 log.error("alert change at seq %d is malformed, skipped: %s", d.stream_seq, exc)
                 continue
-            changes.setdefault(change.id, (change, d))
+            if self.partition.owns(change.bot):  # another store keeps the others'
+                changes.setdefault(change.id, (change, d))
         try:
             self.alerts_stored += await asyncio.to_thread(
                 self.writer.write_alerts, list(changes.values())
@@ -207,6 +224,27 @@ class StoreService(ConsumerService):
             return
         await self._sql.answer(msg)
 
+    def _locked(self, write: Callable[..., None], *args: Any) -> None:
+        """Run ``write(con, *args)`` on the writer's connection, between its batches."""
+        assert self.writer is not None
+        with self.writer.lock:
+            write(self.writer.con, *args)
+
+    async def _on_discovery(self, msg: Msg) -> None:
+        if msg.reply:
+            await msg.respond(msgspec.json.encode(self.share))
+
+    async def _refuse_sql(self, msg: Msg) -> None:
+        """A query on ``<root>.sql`` reaches every one of several stores: the first reply
+        would be one partition's answer passed off as the fleet's."""
+        if msg.reply:
+            error = (
+                f"the fleet is split among {self.partition.count} stores, each answering "
+                f"for its share: a client must ask {discovery_subject(self.subjects)} "
+                "first, as this version of tradewire sql does (docs/scaling.md)"
+            )
+            await msg.respond(msgspec.json.encode(QueryResult(error=error)))
+
     async def _on_advisory(self, msg: Msg) -> None:
         fields = advisory_fields(msg.data)
         if fields is not None:
@@ -232,24 +270,54 @@ class StoreService(ConsumerService):
             )
 
     # -- lifecycle ------------------------------------------------------------------------
-    async def setup(self) -> None:
+    async def prepare_streams(self) -> None:
+        """The store owns the streams' limits, replicas and partitions: set them first."""
         assert self.nc is not None
         cfg = self.config
-        self.writer = await asyncio.to_thread(StoreWriter, Path(cfg.db))
         try:
             before, after = await apply_stream_limits(self.nc, self.subjects, cfg.stream_limits())
         except StreamLimitError as exc:
             raise ConfigError(str(exc)) from None
+        except APIError as exc:  # e.g. replicas > 1 on a server that is not clustered
+            raise ConfigError(
+                f"{self.subjects.events_stream}: the server refused the stream settings: "
+                f"{exc.description or exc}"
+            ) from None
         if after != before:
             log.warning(
-                "%s limits set: max_age %ss, max_bytes %s, duplicate_window %ss",
+                "%s limits set: max_age %ss, max_bytes %s, duplicate_window %ss, replicas %s, "
+                "partitions %s",
                 self.subjects.events_stream,
                 after.max_age,
                 after.max_bytes,
                 after.duplicate_window,
+                after.num_replicas,
+                stream_partitions(after) or "none",
             )
         await ensure_alerts_stream(self.nc, self.subjects)
-        self._sql_subs.append(await self.nc.subscribe(self.subjects.sql, cb=self._on_sql))
+        if cfg.stream_replicas is not None:
+            await ensure_replicas(self.nc, self.subjects.alerts_stream, cfg.stream_replicas)
+        self._stream_partitions = stream_partitions(after)
+
+    async def setup(self) -> None:
+        assert self.nc is not None
+        cfg = self.config
+        self.writer = await asyncio.to_thread(StoreWriter, Path(cfg.db))
+        self.share = StorePartition(
+            root=self.subjects.root,
+            index=self.partition.index,
+            count=self.partition.count,
+            stream_partitions=self._stream_partitions,
+            db=Path(cfg.db).name,
+        )
+        await asyncio.to_thread(self._locked, record_partition, self.share, time.time())
+        sql = self.subjects.sql
+        if self.partition.partitioned:  # one of several: asked by partition, never as "the" store
+            self._sql_subs.append(await self.nc.subscribe(sql, cb=self._refuse_sql))
+            sql = partition_subject(self.subjects, self.partition.index)
+        self._sql_subs.append(await self.nc.subscribe(sql, cb=self._on_sql))
+        discovery = discovery_subject(self.subjects)
+        self._sql_subs.append(await self.nc.subscribe(discovery, cb=self._on_discovery))
         if cfg.audit_jetstream:
             self._sql_subs.append(await self.nc.subscribe(ADVISORY_SUBJECT, cb=self._on_advisory))
 
