@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
+import duckdb
 import msgspec
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -235,7 +236,10 @@ class StoreService(ConsumerService):
     async def setup(self) -> None:
         assert self.nc is not None
         cfg = self.config
-        self.writer = await asyncio.to_thread(StoreWriter, Path(cfg.db))
+        try:
+            self.writer = await asyncio.to_thread(StoreWriter, Path(cfg.db))
+        except duckdb.IOException as exc:  # a directory, not DuckDB's, locked: not a bug
+            raise ConfigError(f"db {cfg.db}: {exc}") from None
         try:
             before, after = await apply_stream_limits(self.nc, self.subjects, cfg.stream_limits())
         except StreamLimitError as exc:
