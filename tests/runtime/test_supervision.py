@@ -102,3 +102,19 @@ def test_a_nats_url_that_cannot_work_exits_2_at_once(tmp_path: Path) -> None:
     db = tmp_path / "s.duckdb"
     argv = ["serve", "store", "--nats-url", "nats://127.0.0.1:99999", "--db", str(db)]
     assert main([*argv, "--http-port", "0"]) == 2
+
+
+@pytest.mark.parametrize("what", ["a directory", "not a DuckDB file"])
+async def test_a_db_that_cannot_be_opened_stops_the_store_with_one_line(
+    what: str, nats_server: EmbeddedNats, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = tmp_path / "fleet.duckdb"
+    if what == "a directory":
+        db.mkdir()
+    else:
+        db.write_text("not a database\n")
+    service = StoreService(store_config(nats_server.url, db))
+    assert await service.run(install_signals=False) == 2  # a setting that cannot work
+    [failed] = [r for r in caplog.records if "start failed" in r.getMessage()]
+    assert failed.exc_info is None  # one line, no traceback: not taken for a bug
+    assert f"db {db}: " in failed.getMessage()

@@ -100,6 +100,22 @@ async def test_a_bot_reads_nothing_and_cannot_silence(
         await bot.jetstream(timeout=1).stream_info(SUBJECTS.events_stream)
 
 
+async def test_a_query_sent_with_a_key_that_may_not_ask_ends_at_once_saying_so(
+    secure_store: StoreService,
+    secure_nats: EmbeddedNats,
+    fleet: AuthDir,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The server refuses the publish at once; the CLI says so, not "the store did not
+    answer" after waiting out its timeout."""
+    seed = str(fleet.seed_path(fleet.find("bot-a")))
+    argv = ["sql", "SELECT 1", "--timeout", "1", "--nats-url", secure_nats.url]
+    assert await asyncio.to_thread(main, [*argv, "--nats-nkey-seed", seed]) == 2
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last.startswith("tradewire sql: NATS refused (as U"), last
+    assert f'permissions violation for publish to "{SUBJECTS.sql}"' in last
+
+
 async def test_the_store_cannot_publish_events(
     secure_store: StoreService, clients: Clients
 ) -> None:

@@ -17,11 +17,14 @@ import logging
 import os
 import re
 import ssl
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import nats.errors
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 
 from tradewire.publisher import NatsAuth, server_urls
 
@@ -31,6 +34,7 @@ from .runtime import redact_url
 __all__ = [
     "AUTH_SETTINGS",
     "CONNECT_TIMEOUT_S",
+    "NatsRefused",
     "NatsUnreachable",
     "add_auth_arguments",
     "auth_from_args",
@@ -38,6 +42,7 @@ __all__ = [
     "configured_url",
     "connect_client",
     "nats_url",
+    "request",
     "use_auth",
 ]
 
@@ -60,11 +65,38 @@ _HELP = {
     "nats_inbox_prefix": "reply subject prefix (default _INBOX.<public key or user>)",
 }
 _PERMISSION = re.compile(r"permissions violation", re.I)
+# nats-py lower-cases the server's -ERR text: `... for publish to "tradewire.sql"`.
+_REFUSED_PUBLISH = re.compile(r'permissions violation for publish to "([^"]+)"', re.I)
 _current: NatsAuth | None = None
 
 
 class NatsUnreachable(ConnectionError):
     """No NATS server answered at the URL within the connect timeout."""
+
+
+class NatsRefused(PermissionError):
+    """The server refused a request's publish: this credential may not send there."""
+
+
+class _Refusals:
+    """Requests waiting on a client, by subject, to end at once when the server refuses one.
+
+    A refused publish gets no reply, only an async ``-ERR``; without this a request would
+    wait out its whole timeout and then blame whoever was meant to answer.
+    """
+
+    def __init__(self) -> None:
+        self.waiting: dict[str, set[asyncio.Future[str]]] = {}
+
+    def refused(self, error: str, line: str) -> None:
+        """``error``: the server's, naming the subject; ``line``: what to tell the user."""
+        if m := _REFUSED_PUBLISH.search(error):
+            for fut in self.waiting.pop(m.group(1).lower(), set()):
+                if not fut.done():
+                    fut.set_result(line)
+
+
+_refusals: weakref.WeakKeyDictionary[Client, _Refusals] = weakref.WeakKeyDictionary()
 
 
 def add_auth_arguments(p: argparse.ArgumentParser) -> None:
@@ -121,18 +153,22 @@ async def connect_client(
 
     ``reconnect``: once connected, ride out later outages (``tail``); otherwise a lost
     connection ends the command. ``auth``: default :func:`cli_auth`. A request the
-    server refuses for permissions gets no answer; its reason is logged (WARNING), so
-    the timeout that follows is not the only thing the operator sees.
+    server refuses for permissions gets no answer; its reason is logged (WARNING), and
+    :func:`request` ends at once with it instead of waiting out its timeout.
     """
     auth = auth or cli_auth()
     auth.check()
     nc = Client()
     errors: list[BaseException] = []
 
+    refusals = _refusals.setdefault(nc, _Refusals())
+
     async def on_error(exc: Exception) -> None:
         errors.append(exc)
         if _PERMISSION.search(str(exc)) and nc.is_connected:
-            log.warning("NATS refused (as %s): %s", auth.identity(), exc)
+            line = f"NATS refused (as {auth.identity()}): {exc}"
+            log.warning("%s", line)
+            refusals.refused(str(exc), line)
         log.debug("nats %s: %r", url, exc)
 
     try:
@@ -159,6 +195,39 @@ async def connect_client(
             f"cannot reach NATS at {redact_url(url)}: {detail}{_hint(why, auth)}"
         ) from None
     return nc
+
+
+async def request(
+    nc: Client,
+    subject: str,
+    data: bytes,
+    *,
+    timeout: float,
+    headers: dict[str, str] | None = None,
+) -> Msg:
+    """``nc.request``, ended at once with :class:`NatsRefused` if the server refuses the
+    publish (for clients from :func:`connect_client`, whose errors it watches)."""
+    refusals = _refusals.get(nc)
+    if refusals is None:
+        return await nc.request(subject, data, timeout=timeout, headers=headers)
+    refusal: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    key = subject.lower()
+    waiting = refusals.waiting.setdefault(key, set())
+    waiting.add(refusal)
+    asking = asyncio.ensure_future(nc.request(subject, data, timeout=timeout, headers=headers))
+    try:
+        either: set[asyncio.Future[Any]] = {asking, refusal}
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiting.discard(refusal)
+        if not waiting:
+            refusals.waiting.pop(key, None)
+        if not asking.done():
+            asking.cancel()
+            await asyncio.gather(asking, return_exceptions=True)
+    if refusal.done() and (asking.cancelled() or asking.exception() is not None):
+        raise NatsRefused(refusal.result())
+    return asking.result()
 
 
 @contextmanager

@@ -450,14 +450,20 @@ async def _simulate(args: argparse.Namespace, subjects: Subjects) -> int:
 
 async def _report(args: argparse.Namespace, subjects: Subjects) -> int:
     url = configured_url(args.nats_url)
-    async with open_runner(args.db, url, subjects, bot=args.bot, partial=args.partial) as run:
-        report = await build_report(
-            run,
-            date=args.date,
-            lookback_hours=args.lookback_hours,
-            bot=args.bot,
-            stale_mark_after_s=_per_bot_seconds(args.stale_mark_after),
-        )
+    try:
+        async with open_runner(args.db, url, subjects, bot=args.bot, partial=args.partial) as run:
+            report = await build_report(
+                run,
+                date=args.date,
+                lookback_hours=args.lookback_hours,
+                bot=args.bot,
+                stale_mark_after_s=_per_bot_seconds(args.stale_mark_after),
+            )
+    except QueryError as exc:  # the first query reads `events`: DuckDB's 5-line answer
+        if "Table with name events does not exist" not in str(exc):
+            raise
+        where = ", ".join(map(str, args.db)) if args.db else "the store"
+        raise QueryError(f"{where}: not a tradewire store (it has no events table)") from None
     renderers = {"txt": render_text, "json": render_json, "html": render_html}
     wanted = {"text": ["txt"], "json": ["json"], "html": ["html"], "all": list(renderers)}
     args.output_dir.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ from tradewire.schemas import DEFAULT_ROOT
 
 from ._nats import cli_auth, configured_url, connect_client
 from .bridge import LOSS_KINDS, run_traderagent_bridge
+from .fleet import check_bot_id
 from .importers import GptTraderImport, ImportResult, SourceRow, read_events_db, read_events_jsonl
 from .importers._follow import follow_events_db
 from .importers._source import count_db_rows, db_has_type
@@ -190,6 +191,7 @@ def _rows(args: argparse.Namespace) -> tuple[Iterator[SourceRow], int, bool]:
 
 
 async def _import(args: argparse.Namespace) -> int:
+    check_bot_id(args.bot)  # once, not once per row
     if args.follow:
         if not args.events_db:
             raise ValueError("--follow needs --events-db (a JSONL log is imported once)")

@@ -39,7 +39,7 @@ from nats.aio.client import Client
 
 from tradewire.schemas import Subjects
 
-from ._nats import cli_auth, connect_client
+from ._nats import NatsRefused, cli_auth, connect_client, request
 from .auth import Signer
 from .runtime import slot_of
 from .store import (
@@ -140,7 +140,9 @@ class _Remote(StoreReader):
         if self.signer is not None and subject == self.subject:
             headers = self.signer.request_headers(subject, data, getpass.getuser())
         try:
-            msg = await self.nc.request(subject, data, timeout=wait, headers=headers)
+            msg = await request(self.nc, subject, data, timeout=wait, headers=headers)
+        except NatsRefused as exc:
+            raise QueryError(str(exc)) from None
         except nats.errors.NoRespondersError:
             if subject == self.subject:
                 raise QueryError(f"no store is answering on {subject} at {self.url}") from None

@@ -446,6 +446,8 @@ async def _bounded(aw: Awaitable[Any], seconds: float, what: str) -> None:
         log.warning("%s: not done after %.1f s, going on without it", what, seconds)
         task.cancel()
         await asyncio.wait({task}, timeout=0.5)
+        if task.done() and not task.cancelled():
+            task.exception()  # a cancelled gather ends with CancelledError set: read it
         return
     if not task.cancelled() and (exc := task.exception()) is not None:
         log.warning("%s failed: %s", what, describe(exc))

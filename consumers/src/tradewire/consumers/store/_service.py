@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import msgspec
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -302,7 +303,10 @@ class StoreService(ConsumerService):
     async def setup(self) -> None:
         assert self.nc is not None
         cfg = self.config
-        self.writer = await asyncio.to_thread(StoreWriter, Path(cfg.db))
+        try:
+            self.writer = await asyncio.to_thread(StoreWriter, Path(cfg.db))
+        except duckdb.IOException as exc:  # a directory, not DuckDB's, locked: not a bug
+            raise ConfigError(f"db {cfg.db}: {exc}") from None
         self.share = StorePartition(
             root=self.subjects.root,
             index=self.partition.index,
