@@ -262,8 +262,13 @@ class AlertsService(ConsumerService):
                 return
             try:
                 failed = await self.state.write(items)
-            except BaseException:  # cancelled mid-way (a tick at shutdown): all again
+            except BaseException:  # cancelled mid-way (a tick, or a stop cut short): all again
                 failed = set(items)
+                if self._stopping:
+                    log.error(  # the next start may notify these alerts again
+                        "saving alert state cut short at shutdown: %d key(s) not saved",
+                        len(items),
+                    )
                 raise
             finally:
                 for key in failed:
