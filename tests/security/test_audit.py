@@ -82,6 +82,13 @@ def test_advisories_become_audit_fields_for_changes_only() -> None:
         "refused": "not allowed",
     }
     assert advisory_fields(b"not json") is None
+    # Two fleets on one NATS: a store logs its own fleet's streams and account calls only.
+    ours = ("TRADEWIRE_EVENTS", "TRADEWIRE_ALERTS", "KV_tradewire_alerts")
+    other = advisory("$JS.API.CONSUMER.DURABLE.CREATE.PROD_FLEET_B_EVENTS.prod_fleet-b-store")
+    assert advisory_fields(other, ours) is None
+    assert advisory_fields(advisory("$JS.API.STREAM.DELETE.TRADEWIRE_EVENTS"), ours)
+    assert advisory_fields(advisory("$JS.API.STREAM.CREATE.KV_tradewire_alerts"), ours)
+    assert advisory_fields(advisory("$JS.API.ACCOUNT.PURGE.x"), ours)
 
 
 @pytest.mark.nats

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Collection
 from typing import Any
 
 __all__ = ["ADVISORY_SUBJECT", "advisory_fields", "audit"]
@@ -45,14 +46,22 @@ def audit(action: str, caller: str, **fields: object) -> None:
     audit_log.info("audit %s", " ".join(parts))
 
 
-def advisory_fields(data: bytes) -> dict[str, Any] | None:
-    """The audit fields of a JetStream API advisory that changed something, else None."""
+def advisory_fields(data: bytes, streams: Collection[str] = ()) -> dict[str, Any] | None:
+    """The audit fields of a JetStream API advisory that changed something, else None.
+
+    ``streams``: the fleet's own streams (buckets as ``KV_<bucket>``). Advisories are
+    account-wide, so with several fleets on one NATS a stream or consumer call naming
+    none of them is another fleet's and left out; account-level calls are kept.
+    """
     try:
         advisory = json.loads(data)
         api = str(advisory["subject"]).removeprefix("$JS.API.")
     except (ValueError, KeyError, TypeError):
         return None
     if _READS.match(api) or _KV_READ.match(api):
+        return None
+    on_a_stream = api.startswith(("STREAM.", "CONSUMER."))
+    if streams and on_a_stream and not set(api.split(".")) & set(streams):
         return None
     client = advisory.get("client") or {}
     error = None

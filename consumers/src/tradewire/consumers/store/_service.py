@@ -247,7 +247,10 @@ class StoreService(ConsumerService):
             await msg.respond(msgspec.json.encode(QueryResult(error=error)))
 
     async def _on_advisory(self, msg: Msg) -> None:
-        fields = advisory_fields(msg.data)
+        sub = self.subjects
+        streams = (sub.events_stream, sub.alerts_stream)
+        buckets = (f"KV_{sub.alerts_bucket}", f"KV_{sub.fleet_bucket}")
+        fields = advisory_fields(msg.data, streams + buckets)
         if fields is not None:
             audit(fields.pop("action"), fields.pop("caller"), **fields)
 
