@@ -95,6 +95,28 @@ def test_bot_filter_and_text_output(db: Path, capsys: Any) -> None:
     assert "Drawdown                 fired 2 time(s)" in text
 
 
+def test_a_date_to_is_the_end_of_that_day_and_never_past_now(db: Path, capsys: Any) -> None:
+    day = ["alerts", "backtest", "--db", str(db), "--from", "2025-11-20", "--to", "2025-11-20"]
+    assert main([*day, "--bot", "a", "--format", "json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    eps = {e["rule"]: e for e in got["episodes"]}
+    assert (eps["Drawdown"]["fired_at"], eps["Drawdown"]["resolved_at"]) == (T + 60, T + 240)
+    assert main(day) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("backtest: 15 rule(s), 2025-11-20 00:00:00Z .. 2025-11-21 00:00:00Z")
+    recent = db.with_name("recent.duckdb")
+    t = time.time() - 600
+    writer = StoreWriter(recent)
+    writer.write(events(t), [])
+    writer.close()
+    later = ["alerts", "backtest", "--db", str(recent), "--from", str(t), "--to", "2999-01-01"]
+    assert main([*later, "--bot", "a", "--format", "json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    down = next(e for e in got["episodes"] if e["rule"] == "BotDown")
+    # Silent since t+300, down from ~t+420, still firing at now (~t+600): not for centuries.
+    assert down["resolved_at"] is None and got["to"] <= time.time()
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [

@@ -93,7 +93,11 @@ def add_alerts_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     b.add_argument("--rules", type=Path, default=DEFAULT_RULES, help="rules YAML (default: ours)")
     b.add_argument("--from", dest="start", help="UTC date/time or epoch s (default: --to - 24h)")
-    b.add_argument("--to", dest="end", help="UTC date/time or epoch seconds (default: now)")
+    b.add_argument(
+        "--to",
+        dest="end",
+        help="UTC date/time or epoch seconds; a date means its end (default and latest: now)",
+    )
     b.add_argument("--bot", action="append", default=[], help="only this bot, repeatable")
     b.add_argument("--step", default="5s", help="clock step for absence/for (default 5s)")
     b.add_argument("--format", choices=["text", "json"], default="text")
@@ -291,12 +295,17 @@ def _print_list(firing: list[AlertChange], silences: list[Silence], now: float, 
         )
 
 
-def _time(text: str, name: str) -> float:
+def _time(text: str, name: str, *, end_of_day: bool = False) -> float:
+    """Epoch seconds of ``text``; a bare date is its midnight (UTC), or with
+    ``end_of_day`` the next one, so ``--from D --to D`` is the whole of day D."""
     try:
         return float(text)
     except ValueError:
         pass
     try:
+        if end_of_day and len(text) == 10:
+            day = dt.date.fromisoformat(text) + dt.timedelta(days=1)
+            return dt.datetime.combine(day, dt.time(), dt.UTC).timestamp()
         when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         msg = f"{name} {text!r}: use 2026-11-20, 2026-11-20T06:00 or epoch seconds"
@@ -305,7 +314,9 @@ def _time(text: str, name: str) -> float:
 
 
 async def _backtest(args: argparse.Namespace) -> int:
-    end = _time(args.end, "--to") if args.end else time.time()
+    now = time.time()
+    # Past now nothing has happened: replaying the clock there would run alerts on.
+    end = min(now, _time(args.end, "--to", end_of_day=True)) if args.end else now
     start = _time(args.start, "--from") if args.start else end - 86400
     step = parse_duration(args.step)
     if start >= end:
@@ -331,7 +342,12 @@ async def _backtest(args: argparse.Namespace) -> int:
         print(
             json.dumps(
                 msgspec.to_builtins(
-                    {"events": result.events, "episodes": [vars(e) for e in result.episodes]}
+                    {
+                        "from": start,
+                        "to": end,
+                        "events": result.events,
+                        "episodes": [vars(e) for e in result.episodes],
+                    }
                 ),
                 indent=2,
             )
