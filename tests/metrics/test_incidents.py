@@ -15,7 +15,7 @@ from tradewire.consumers.alerts._engine import Engine
 from tradewire.consumers.metrics import Aggregator, Exposition, resolve_profiles
 from tradewire.consumers.metrics._profiles import SEED_PROFILES
 from tradewire.consumers.simulate import IncidentModel, SimulationConfig
-from tradewire.schemas import AlertChange, Envelope
+from tradewire.schemas import Account, AlertChange, Envelope
 
 T0 = 1_800_000_000.0
 CALM = "sim-bot-5"
@@ -126,3 +126,19 @@ def test_every_default_rule_fires_on_an_incident_bot(
     # The calm bot may trip warnings (its fault rates are per pass: at 3 passes a second,
     # a 1 % guard-trip rate is 9 trips in 5 minutes), never a critical alert.
     assert not [r for r in rules if (CALM, "critical") in fired[r]]
+
+
+def test_the_risk_bots_loss_shows_in_its_account_snapshots() -> None:
+    """Its books before the losing round trip are sent too: the day's PnL and the
+    report's drawdown see the loss (they read the account snapshots), not only the
+    bot's own drawdown from last week's high (an operator trial found $0.00 day PnL)."""
+    fleet = Fleet()
+    risk = "sim-bot-1"
+    equity = [
+        ev.equity
+        for _ in range(60)
+        for ev in fleet.second()
+        if ev.bot == risk and isinstance(ev, Account)
+    ]
+    assert len(equity) >= 2
+    assert equity[0] - equity[-1] > 450  # 10 % of 4,500, plus fees

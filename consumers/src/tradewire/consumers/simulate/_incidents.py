@@ -123,6 +123,8 @@ class IncidentModel(BotModel):
     def _onset(self) -> list[Envelope]:
         if self.role == "risk":
             return [
+                # The books before the loss: the day's PnL and the report's drawdown see it.
+                self._account(open_orders=0),
                 *self._losing_round_trip(),
                 Guard(
                     guard="daily_loss",
