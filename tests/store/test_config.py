@@ -43,6 +43,20 @@ def test_errors_name_the_setting(
         load_store_config(f, {}, env)
 
 
+def test_a_file_for_other_services_only_is_said_to_be_unread(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    f = tmp_path / "fleet.toml"
+    f.write_text("[metrics]\nhttp_port = 9000\n[alerts]\ntick_s = 2\n")
+    cfg = load_store_config(f, {}, {})
+    assert cfg.http_port != 9000
+    assert "no [store] table and no top-level settings: nothing in it is read" in caplog.text
+    caplog.clear()
+    f.write_text("[store]\nmax_batch = 100\n[metrics]\nhttp_port = 9000\n")
+    assert load_store_config(f, {}, {}).max_batch == 100
+    assert "nothing in it is read" not in caplog.text
+
+
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"nope\.toml"):
         load_store_config(tmp_path / "nope.toml", {}, {})

@@ -97,6 +97,13 @@ def load_config(
         table = data.get(section, data)
         if not isinstance(table, dict):
             raise ConfigError(f"{path}: [{section}] must be a table")
+        if section not in data and data and all(isinstance(v, dict) for v in data.values()):
+            log.warning(  # e.g. a file with only [metrics] given to `serve store`
+                "%s: no [%s] table and no top-level settings: nothing in it is read (has %s)",
+                path,
+                section,
+                ", ".join(f"[{k}]" for k in data),
+            )
         unknown = {k for k in table if not isinstance(table[k], dict)} - fields
         if unknown:
             raise ConfigError(f"{path}: unknown setting(s) {', '.join(sorted(unknown))}")
