@@ -1,7 +1,8 @@
 """CPU per event of the alerts service with the shipped rules and a 1,000-bot fleet.
 
-usage: uv run python benchmarks/alerts_ingest.py [--events 60000] [--rate 2000] [--rounds 3]
-                                                 [--bots 1000] [--against REV]
+usage: uv run python benchmarks/alerts_ingest.py [--events 60000] [--warmup 30000]
+                                                 [--rate 2000] [--rounds 3] [--bots 1000]
+                                                 [--against REV]
 
 ``AlertsService`` with its default settings, on an embedded nats-server (its alerts
 stream and its key-value bucket real), is fed the events of a simulated fleet
@@ -13,11 +14,13 @@ once (``tick``: every series re-evaluated, changes published, notifications) and
 five seconds' worth each bot's state is saved, as the running service does on its 1 s
 tick and 5 s bot saves. So the figure is what one event costs at that rate, ticks and
 saves included: CPU time of this process (``time.process_time``) per event, less bent by
-the box's other work than a wall rate.
+the box's other work than a wall rate. The first ``--warmup`` events are not counted: by
+then every bot's series and alerts exist, as in a service that has run a while.
 
 ``--against REV`` also runs, in the same process and interleaved round by round, the
-rule engine of git revision ``REV`` (its ``alerts/_engine.py``, loaded from ``git show``)
-inside the same service: the before/after of a change to the engine, and the ratio.
+rule engine and the state store of git revision ``REV`` (its ``alerts/_engine.py`` and
+``alerts/_state.py``, loaded from ``git show``) inside the same service: the before and
+after of a change to them, and the ratio.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import table
 from _fleet_load import Fleet
 
-from tradewire.consumers.alerts import AlertsConfig, AlertsService, _service
+from tradewire.consumers.alerts import AlertsConfig, AlertsService, Engine, _service
 from tradewire.consumers.alerts._silences import open_bucket
 from tradewire.consumers.alerts._state import StateStore
 from tradewire.consumers.embedded import EmbeddedNats
@@ -47,7 +50,8 @@ from tradewire.publisher import ensure_alerts_stream, ensure_events_stream
 from tradewire.schemas import decode, encode
 
 BATCH = 1000
-ENGINE_PATH = "consumers/src/tradewire/consumers/alerts/_engine.py"
+PACKAGE = "tradewire.consumers.alerts"
+PACKAGE_DIR = "consumers/src/tradewire/consumers/alerts"
 
 
 def fleet_batches(bots: int, events: int, rate: float) -> list[list[Delivery]]:
@@ -67,38 +71,46 @@ def fleet_batches(bots: int, events: int, rate: float) -> list[list[Delivery]]:
     return batches
 
 
-def engine_of(rev: str) -> type:
-    """The ``Engine`` class of revision ``rev``, as a module beside the current one."""
+def module_of(rev: str, name: str) -> types.ModuleType:
+    """Module ``name`` of the alerts package as of revision ``rev``, beside the current."""
+    path = f"{PACKAGE_DIR}/{name}.py"
     root = Path(__file__).resolve().parent.parent
     source = subprocess.run(
-        ["git", "show", f"{rev}:{ENGINE_PATH}"], cwd=root, check=True, capture_output=True
+        ["git", "show", f"{rev}:{path}"], cwd=root, check=True, capture_output=True
     ).stdout.decode()
-    name = f"tradewire.consumers.alerts._engine_{rev[:12]}"
-    module = types.ModuleType(name)
-    module.__package__ = "tradewire.consumers.alerts"
-    sys.modules[name] = module  # dataclasses look their module up
-    exec(compile(source, f"{rev}:{ENGINE_PATH}", "exec"), module.__dict__)
-    engine: type = module.Engine
-    return engine
+    module = types.ModuleType(f"{PACKAGE}.{name}_{rev[:12]}")
+    module.__package__ = PACKAGE  # its relative imports are of the current package
+    sys.modules[module.__name__] = module  # dataclasses look their module up
+    exec(compile(source, f"{rev}:{path}", "exec"), module.__dict__)
+    return module
 
 
 async def one_run(
-    url: str, batches: list[list[Delivery]], rate: float, engine: type | None, bucket: str
+    url: str,
+    batches: list[list[Delivery]],
+    *,
+    rate: float,
+    old: tuple[type, type] | None,
+    bucket: str,
+    warmup: int,
 ) -> dict[str, float]:
     """CPU seconds per event of the handler, the ticks and the bot saves."""
     config = AlertsConfig(nats_url=url, http_port=0, state_bucket=bucket)
     svc = AlertsService(config)
-    if engine is not None:
+    engine, store = old or (Engine, StateStore)
+    if old is not None:
         svc.engine = engine(list(svc.engine.rules.values()), live_window_s=config.live_window_s)
     nc = await nats.connect(url)
     await ensure_events_stream(nc, svc.subjects)
     await ensure_alerts_stream(nc, svc.subjects)
     svc.nc = nc  # wired as setup() does, without the pull loop and the wall-clock ticker
-    svc.state = StateStore(await open_bucket(nc, bucket))
+    svc.state = store(await open_bucket(nc, bucket))
     cpu = {"handle": 0.0, "tick": 0.0, "save": 0.0}
     per_tick, per_save = int(rate), int(rate * 5)
     done = next_tick = next_save = 0
     for batch in batches:
+        if done == warmup:
+            cpu = dict.fromkeys(cpu, 0.0)
         t0 = time.process_time()
         await svc.handle(batch)
         cpu["handle"] += time.process_time() - t0
@@ -115,21 +127,28 @@ async def one_run(
             await svc._save(now, bots=True)
             cpu["save"] += time.process_time() - t0
     await nc.close()
-    n = sum(len(b) for b in batches)
+    n = done - warmup
     return {k: v / n for k, v in cpu.items()} | {"total": sum(cpu.values()) / n}
 
 
-async def run(bots: int, events: int, rate: float, rounds: int, against: str | None) -> None:
+async def run(
+    *, bots: int, events: int, warmup: int, rate: float, rounds: int, against: str | None
+) -> None:
     _service._BOT_SAVE_S = math.inf  # bots are saved every 5 s of the fleet's time instead
-    batches = fleet_batches(bots, events, rate)
-    variants: dict[str, type | None] = {"current": None}
+    warmup -= warmup % BATCH
+    batches = fleet_batches(bots, warmup + events, rate)
+    variants: dict[str, tuple[type, type] | None] = {"current": None}
     if against:
-        variants = {f"engine of {against}": engine_of(against), "current": None}
+        before = module_of(against, "_engine").Engine, module_of(against, "_state").StateStore
+        variants = {f"as of {against}": before, "current": None}
     results: dict[str, list[dict[str, float]]] = {k: [] for k in variants}
     with EmbeddedNats() as server:
         for r in range(rounds):  # interleaved, so a busy moment hits every variant
-            for i, (name, engine) in enumerate(variants.items()):
-                result = await one_run(server.url, batches, rate, engine, f"bench_{r}_{i}")
+            for i, (name, classes) in enumerate(variants.items()):
+                bucket = f"bench_{r}_{i}"
+                result = await one_run(
+                    server.url, batches, rate=rate, old=classes, bucket=bucket, warmup=warmup
+                )
                 results[name].append(result)
 
     def med(name: str, part: str) -> float:
@@ -151,13 +170,21 @@ async def run(bots: int, events: int, rate: float, rounds: int, against: str | N
             )
         )
     print(
-        f"{bots:,} bots, {events:,} events at {rate:,.0f}/s of fleet time, "
+        f"{bots:,} bots, {events:,} events after {warmup:,} at {rate:,.0f}/s of fleet time, "
         f"{rounds} round(s); CPU µs per event, medians"
     )
     print(
         table(
             rows,
-            ("engine", "total", "range", "handle", "ticks", "bot saves", f"vs {first}"),
+            (
+                "alerts engine and state",
+                "total",
+                "range",
+                "handle",
+                "ticks",
+                "bot saves",
+                f"vs {first}",
+            ),
         )
     )
 
@@ -168,11 +195,21 @@ def main() -> None:
     )
     ap.add_argument("--bots", type=int, default=1000)
     ap.add_argument("--events", type=int, default=60_000)
+    ap.add_argument("--warmup", type=int, default=30_000, help="events not counted, first")
     ap.add_argument("--rate", type=float, default=2000.0, help="events/s of the fleet's time")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--against", help="a git revision whose rule engine to compare with")
     a = ap.parse_args()
-    asyncio.run(run(a.bots, a.events, a.rate, a.rounds, a.against))
+    asyncio.run(
+        run(
+            bots=a.bots,
+            events=a.events,
+            warmup=a.warmup,
+            rate=a.rate,
+            rounds=a.rounds,
+            against=a.against,
+        )
+    )
 
 
 if __name__ == "__main__":
