@@ -106,11 +106,13 @@ async def one_run(
     svc.nc = nc  # wired as setup() does, without the pull loop and the wall-clock ticker
     svc.state = store(await open_bucket(nc, bucket))
     cpu = {"handle": 0.0, "tick": 0.0, "save": 0.0}
+    published = 0
     per_tick, per_save = int(rate), int(rate * 5)
     done = next_tick = next_save = 0
     for batch in batches:
         if done == warmup:
             cpu = dict.fromkeys(cpu, 0.0)
+            published = sum(svc.published.values())
         t0 = time.process_time()
         await svc.handle(batch)
         cpu["handle"] += time.process_time() - t0
@@ -128,7 +130,8 @@ async def one_run(
             cpu["save"] += time.process_time() - t0
     await nc.close()
     n = done - warmup
-    return {k: v / n for k, v in cpu.items()} | {"total": sum(cpu.values()) / n}
+    changes = (sum(svc.published.values()) - published) / n
+    return {k: v / n for k, v in cpu.items()} | {"total": sum(cpu.values()) / n, "changes": changes}
 
 
 async def run(
@@ -167,6 +170,7 @@ async def run(
                 f"{med(name, 'tick'):.1f}",
                 f"{med(name, 'save'):.1f}",
                 f"{med(first, 'total') / med(name, 'total'):.2f}x",
+                f"{med(name, 'changes') / 1e3:.1f}",
             )
         )
     print(
@@ -184,6 +188,7 @@ async def run(
                 "ticks",
                 "bot saves",
                 f"vs {first}",
+                "alert changes per 1,000 events",
             ),
         )
     )

@@ -1,8 +1,10 @@
 """Rule evaluation on the stream: per (rule, bot, labels) inactive -> pending -> firing -> resolved.
 
 Pure and clock-driven: ``observe(event, now)`` folds an event in and re-evaluates what
-it touched; ``tick(now)`` re-evaluates everything (absence rules, windows emptying,
-``for`` and ``keep_firing_for`` elapsing). Both return the state changes to publish.
+it touched; ``tick(now)`` re-evaluates everything that can have moved (absence rules,
+windows emptying, ``for`` and ``keep_firing_for`` elapsing), passing by the series an
+evaluation would leave as they are (``_quiet_until``): most of a fleet's, most seconds.
+Both return the state changes to publish.
 
 Each bot has a clock of its own: the time of its latest event (never past ``now``).
 Windows hold (event time, value) pairs and are cut at ``bot clock - window``, so a bot
