@@ -203,18 +203,9 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=30_000, help="events not counted, first")
     ap.add_argument("--rate", type=float, default=2000.0, help="events/s of the fleet's time")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--against", help="a git revision whose rule engine to compare with")
+    ap.add_argument("--against", help="a git revision whose engine and state store to compare with")
     a = ap.parse_args()
-    asyncio.run(
-        run(
-            bots=a.bots,
-            events=a.events,
-            warmup=a.warmup,
-            rate=a.rate,
-            rounds=a.rounds,
-            against=a.against,
-        )
-    )
+    asyncio.run(run(**vars(a)))
 
 
 if __name__ == "__main__":
