@@ -16,6 +16,7 @@ SCRIPTS = [
     "metrics_scrape.py",
     "alert_latency.py",
     "alert_noise.py",
+    "alerts_ingest.py",
     "console.py",
     "whole_box.py",
     "partitions.py",

@@ -1,8 +1,10 @@
 """Rule evaluation on the stream: per (rule, bot, labels) inactive -> pending -> firing -> resolved.
 
 Pure and clock-driven: ``observe(event, now)`` folds an event in and re-evaluates what
-it touched; ``tick(now)`` re-evaluates everything (absence rules, windows emptying,
-``for`` and ``keep_firing_for`` elapsing). Both return the state changes to publish.
+it touched; ``tick(now)`` re-evaluates everything that can have moved (absence rules,
+windows emptying, ``for`` and ``keep_firing_for`` elapsing), passing by the series an
+evaluation would leave as they are (``_quiet_until``): most of a fleet's, most seconds.
+Both return the state changes to publish.
 
 Each bot has a clock of its own: the time of its latest event (never past ``now``).
 Windows hold (event time, value) pairs and are cut at ``bot clock - window``, so a bot
@@ -49,6 +51,9 @@ class _Series:
     window: deque[tuple[float, float, bool]] = field(default_factory=deque)
     matched: int = 0  # ratio: entries matching `match`
     ordered: list[float] = field(default_factory=list)  # quantile: the values, sorted
+    # Until then (our clock) a tick has nothing to evaluate here (Engine._quiet_until);
+    # 0 once an event changed it.
+    quiet_until: float = 0.0
 
     def add(self, ts: float, value: float, matched: bool, *, keep_order: bool) -> None:
         self.window.append((ts, value, matched))
@@ -150,6 +155,8 @@ class Engine:
         for r in rules:
             self._by_event.setdefault(r.event, []).append(r)
         self._durations = {r.name: (r.window_s, r.for_s, r.keep_s) for r in rules}
+        # Parsed once, not per event: each evaluation walks the levels.
+        self._levels = {r.name: tuple(r.levels()) for r in rules}
         self.series: dict[Key, _Series] = {}
         self.instances: dict[Key, Instance] = {}
         self.bots: dict[str, _Bot] = {}
@@ -181,8 +188,9 @@ class Engine:
         evaluate = evaluate and bot.live
         out: list[AlertChange] = []
         for rule in self._by_event.get(kind_of(ev), ()):
-            key = (ev.bot, *(str(getattr(ev, f)) for f in rule.per))
-            s = self.series.get((rule.name, key)) or self._new_series((rule.name, key))
+            key = (ev.bot, *(str(getattr(ev, f)) for f in rule.per)) if rule.per else (ev.bot,)
+            k = (rule.name, key)
+            s = self.series.get(k) or self._new_series(k)
             if rule.kind == "threshold":
                 if ev.ts < s.last_ts:
                     continue  # older than what it holds (a replay): the latest event wins
@@ -193,11 +201,13 @@ class Engine:
                 else:
                     s.last_value = 1.0 if _matches(ev, rule.where) else 0.0
                 s.last_ts = ev.ts
+                s.quiet_until = 0.0
             elif rule.kind == "absence":
                 if not _matches(ev, rule.where):
                     continue
                 # Up to now only: a bot clock ahead of ours must not hold off an absence.
                 s.last_ts = max(s.last_ts, min(ev.ts, now))
+                s.quiet_until = 0.0
             elif _matches(ev, rule.where):
                 quantile = rule.kind == "quantile"
                 value = _field(ev, rule.field) if quantile else 0.0
@@ -205,10 +215,11 @@ class Engine:
                     continue  # no value to take a quantile of
                 matched = rule.kind == "ratio" and _matches(ev, rule.match)
                 s.add(ev.ts, value, matched, keep_order=quantile)
+                s.quiet_until = 0.0
             else:
                 continue
             if evaluate:
-                out += self._evaluate(rule, key, s, now)
+                out += self._evaluate(rule, k, s, now)
         return out
 
     def _new_series(self, k: Key) -> _Series:
@@ -218,11 +229,43 @@ class Engine:
 
     def tick(self, now: float) -> list[AlertChange]:
         out: list[AlertChange] = []
-        for (name, key), s in list(self.series.items()):
-            bot = self.bots.get(key[0])
+        # Over the dict itself, not a copy: evaluating adds no series, and a copy of
+        # every key each second is garbage the collector then walks the heap for.
+        for k, s in self.series.items():
+            if now < s.quiet_until:
+                continue  # most series of a fleet, most seconds
+            bot = self.bots.get(k[1][0])
             if bot is not None and bot.live:
-                out += self._evaluate(self.rules[name], key, s, now)
+                out += self._evaluate(self.rules[k[0]], k, s, now)
         return out
+
+    def _quiet_until(self, rule: Rule, s: _Series, inst: Instance) -> float:
+        """Until when (our clock) evaluating a series again without new data for it
+        would change nothing, so a tick may pass it by. Only an inactive alert waits
+        (a pending or firing one has its ``for`` and ``keep_firing_for`` running, a
+        resolved one turns inactive); it had no level, and gets one no sooner than:
+        - threshold: never (its value is its latest event's);
+        - count, ratio, quantile: when its oldest entry leaves the window, at the bot's
+          clock, which is never past ours (until then the value is the same);
+        - absence, ``>`` or ``>=``: when the gap reaches the lowest threshold (the gap
+          only grows); its value is then not refreshed while it waits, which nothing
+          reads: an inactive alert's value is neither published nor saved.
+        The slack keeps float rounding on the waiting side."""
+        if inst.state != "inactive":
+            return 0.0
+        if rule.kind == "threshold":
+            return math.inf
+        if rule.kind == "absence":
+            if not s.last_ts:
+                return math.inf  # no value until an event comes
+            if rule.op not in (">", ">="):
+                return 0.0
+            due = s.last_ts + self._levels[rule.name][-1][1]
+        elif not s.window:
+            return math.inf
+        else:
+            due = s.window[0][0] + self._durations[rule.name][0]
+        return due - (1e-3 + abs(due) * 1e-12)
 
     def retire(self, bot: str, now: float) -> list[AlertChange]:
         """Forget a bot: its firing alerts resolve, pending ones go inactive, and its
@@ -263,21 +306,23 @@ class Engine:
             return None
         return _quantile(s.ordered, rule.q)
 
-    def _evaluate(
-        self, rule: Rule, key: tuple[str, ...], s: _Series, now: float
-    ) -> list[AlertChange]:
+    def _evaluate(self, rule: Rule, k: Key, s: _Series, now: float) -> list[AlertChange]:
+        key = k[1]
         value = self._value(rule, s, now, key[0])
-        inst = self.instances.get((rule.name, key))
+        inst = self.instances.get(k)
         if inst is None:
             labels = dict(zip(rule.per, key[1:], strict=True))
             fp = hashlib.sha256(f"{rule.name}|{key!r}".encode()).hexdigest()[:16]
             inst = Instance(rule=rule.name, bot=key[0], labels=labels, fingerprint=fp)
-            self.instances[(rule.name, key)] = inst
-            self._by_fp[fp] = (rule.name, key)
+            self.instances[k] = inst
+            self._by_fp[fp] = k
         inst.value = value
         level = None
         if value is not None:
-            level = next((n for n, t in rule.levels() if rule.passes(value, t)), None)
+            for name, threshold in self._levels[rule.name]:
+                if rule.passes(value, threshold):
+                    level = name
+                    break
             if (
                 level is None
                 and inst.state == "firing"
@@ -317,6 +362,7 @@ class Engine:
                 inst.cleared_since = now
             if now - inst.cleared_since >= keep_s:
                 out.append(self._change(rule, inst, "resolved", now))
+        s.quiet_until = self._quiet_until(rule, s, inst)
         return out
 
     def _change(self, rule: Rule, inst: Instance, state: str, now: float) -> AlertChange:
@@ -338,7 +384,7 @@ class Engine:
         )
 
     def _describe(self, rule: Rule, inst: Instance, change_id: str, now: float) -> AlertChange:
-        threshold = dict(rule.levels()).get(inst.severity)
+        threshold = dict(self._levels[rule.name]).get(inst.severity)
         return AlertChange(
             id=change_id,
             fingerprint=inst.fingerprint,
@@ -385,8 +431,7 @@ class Engine:
         k = (inst.rule, tuple(key))
         self.instances[k] = inst
         self._by_fp[inst.fingerprint] = k
-        if k not in self.series:
-            self._new_series(k)
+        (self.series.get(k) or self._new_series(k)).quiet_until = 0.0  # evaluated anew
         self.bots.setdefault(key[0], _Bot(live=True))
 
     def import_bot(self, bot: str, state: BotState) -> None:
@@ -399,6 +444,7 @@ class Engine:
                 s = self.series.get(k) or self._new_series(k)
                 if last_ts >= s.last_ts:
                     s.last_ts, s.last_value = float(last_ts), last_value
+                    s.quiet_until = 0.0
 
     def import_legacy(self, data: dict[str, Any]) -> None:
         """The single ``engine`` value of tradewire before state was kept per key: the
