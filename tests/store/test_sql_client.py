@@ -62,6 +62,8 @@ def test_output_formats() -> None:
     assert table.splitlines()[0].split("|")[0].strip() == "bot"
     assert table.endswith("(2 rows, more rows match)\n")
     assert format_result(r, "csv") == 'bot,n\r\nb1,3\r\n"b,2",\r\n'
+    multi = QueryResult(columns=["m"], types=["VARCHAR"], rows=[["a\nb\tc é"]])
+    assert format_result(multi, "table").splitlines()[2] == "a\\nb\\tc é"  # one line a row
     assert json.loads(format_result(r, "json")) == [
         {"bot": "b1", "n": 3},
         {"bot": "b,2", "n": None},

@@ -440,6 +440,9 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+_CONTROL = {c: repr(chr(c))[1:-1] for c in [*range(32), 127]}  # "\n" -> "\\n"
+
+
 def format_result(result: QueryResult, fmt: str) -> str:
     """``table`` (aligned, for a terminal), ``csv`` or ``json`` (a list of objects)."""
     if fmt == "json":
@@ -451,7 +454,8 @@ def format_result(result: QueryResult, fmt: str) -> str:
         writer.writerow(result.columns)
         writer.writerows([[_cell(v) for v in row] for row in result.rows])
         return out.getvalue()
-    cells = [[_cell(v) for v in row] for row in result.rows]
+    # One line per row: control characters (a multi-line error message) are escaped.
+    cells = [[_cell(v).translate(_CONTROL) for v in row] for row in result.rows]
     widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(result.columns)]
     lines = [
         " | ".join(c.ljust(w) for c, w in zip(result.columns, widths, strict=True)),
