@@ -82,6 +82,9 @@ def test_a_root_with_dots_renders_a_valid_include(tmp_path: Path) -> None:
         (["add-bot", "bot a"], "not a valid bot name"),
         (["add-bot", "bot-a"], "exists"),
         (["revoke", "nobody"], "no live identity"),
+        (["instances", "store=3", "--stream-partitions", "2"], "1 to the stream's partitions"),
+        (["instances", "web=2", "--stream-partitions", "12"], "unknown service 'web'"),
+        (["instances", "store:2", "--stream-partitions", "12"], "SERVICE=N, e.g. store=2"),
     ],
 )
 def test_bad_changes_are_refused_with_one_line(
@@ -146,3 +149,16 @@ async def test_add_bot_and_rotate_take_effect_with_the_reload_they_send(
         assert b'"stream"' in ack.data
     assert old_seed.read_bytes() != Path(auth_of(fleet, "bot-a").nkey_seed).read_bytes()
     await assert_connect_refused(secure_nats.url, NatsAuth(nkey_seed=str(old_seed)))
+
+
+def test_instances_are_kept_per_service_and_named_in_the_include(fleet: AuthDir) -> None:
+    argv = ["auth", "instances", "--stream-partitions", "4", "--dir", str(fleet.path)]
+    assert main([*argv, "store=2"]) == 0
+    assert main([*argv, "alerts=3"]) == 0  # the store's count stays
+    again = AuthDir.open(fleet.path)
+    assert (again.instances, again.stream_partitions) == ({"store": 2, "alerts": 3}, 4)
+    include = again.include_path.read_text()
+    assert "tradewire-store-p1of2-s3" in include and "tradewire-alerts-p2of3-history-s2" in include
+    assert "tradewire-metrics-p0of" not in include
+    assert main([*argv, "store=1"]) == 0  # back to one store
+    assert AuthDir.open(fleet.path).instances == {"alerts": 3}

@@ -12,11 +12,19 @@ import nats.errors
 import pytest
 from nats.aio.client import Client
 
-from tests.security.conftest import Clients, assert_connect_refused, auth_of, bot_publisher
+from tests.security.conftest import (
+    Clients,
+    assert_connect_refused,
+    auth_of,
+    bot_publisher,
+    nats_with,
+    store_config,
+)
 from tests.waiting import wait_until
 from tradewire.consumers.auth import AuthDir
 from tradewire.consumers.cli import main
 from tradewire.consumers.embedded import EmbeddedNats
+from tradewire.consumers.metrics import MetricsConfig, MetricsService
 from tradewire.consumers.store import StoreService
 from tradewire.publisher import NatsAuth, Publisher
 from tradewire.schemas import Mark, Subjects, encode
@@ -172,3 +180,63 @@ async def test_consumers_still_quarantine_a_bot_mismatch_under_auth(
     assert msgspec.json.decode(ack.data)["stream"] == SUBJECTS.events_stream
     await wait_until(lambda: secure_store.quarantined["bot_mismatch"] == 1)
     assert secure_store.stored == 0
+
+
+async def test_partitioned_instances_run_with_their_services_keys(
+    fleet: AuthDir, tmp_path: Path
+) -> None:
+    """docs/scaling.md under auth: after `auth instances store=2 metrics=2`, each instance
+    creates and pulls from its own partitions' durables and history consumers (their
+    names are in the generated permissions), and not from another instance's."""
+    assert main(["auth", "instances", "store=2", "metrics=2", "--stream-partitions", "4",
+                 "--dir", str(fleet.path)]) == 0  # fmt: skip
+    for i in range(2):
+        (tmp_path / f"s{i}").mkdir()
+    with nats_with(fleet.include_path) as server:
+        stores = [
+            StoreService(
+                store_config(
+                    server,
+                    fleet,
+                    tmp_path / f"s{i}",
+                    partition=i,
+                    partitions=2,
+                    stream_partitions=4,
+                )
+            )
+            for i in range(2)
+        ]
+        tasks = [await s.start(20) for s in stores]
+        metrics = MetricsService(
+            MetricsConfig(
+                nats_url=server.url,
+                http_port=0,
+                partition=1,
+                partitions=2,
+                nats_nkey_seed=str(fleet.seed_path(fleet.find("metrics"))),
+            )
+        )
+        tasks.append(await metrics.start(20))
+        try:
+            clients = Clients(server, fleet)
+            for bot in ("bot-a", "bot-b"):
+                client = await clients.connect(bot)
+                for seq in (1, 2, 3):
+                    ack = await client.request(
+                        SUBJECTS.event(bot, "mark"), encode(_mark(bot, seq)), timeout=5
+                    )
+                    assert b'"stream"' in ack.data, ack.data
+            await wait_until(lambda: sum(s.stored for s in stores) == 6)
+            owners = {s.partition.index: s.stored for s in stores}
+            assert sorted(owners.values()) in ([0, 6], [3, 3])  # each bot in one store
+            # The metrics instance may not pull from store instance 0's partition.
+            other = stores[0].consumers[0].settings.durable
+            spy = await clients.connect("metrics")
+            subject = f"$JS.API.CONSUMER.MSG.NEXT.{SUBJECTS.events_stream}.{other}"
+            await spy.publish(subject, b'{"batch": 1}', reply=spy.new_inbox())
+            await _refused(spy, clients.errors["metrics"], f'publish to "{subject}"')
+            await clients.close()
+        finally:
+            for s in [*stores, metrics]:
+                s.stop()
+            assert [await t for t in tasks] == [0, 0, 0]

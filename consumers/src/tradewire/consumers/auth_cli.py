@@ -59,12 +59,28 @@ def add_auth_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     rot.add_argument("name")
     for q in (rev, rot):
         q.add_argument("--role", choices=["bot", *SERVICES, "operator"], help="if ambiguous")
+    ins = auth_sub.add_parser(
+        "instances",
+        help="services run as several partitioned instances: let their durables in",
+    )
+    ins.add_argument(
+        "counts",
+        nargs="+",
+        metavar="SERVICE=N",
+        help="instances of a service (store, metrics, alerts); N=1 for one",
+    )
+    ins.add_argument(
+        "--stream-partitions",
+        type=int,
+        required=True,
+        help="the events stream's partitions (the store's stream_partitions, e.g. 12)",
+    )
     ls = auth_sub.add_parser("list", help="identities, roles and public keys")
     ls.add_argument("--all", action="store_true", help="revoked ones too")
     ls.add_argument("--format", choices=["text", "json"], default="text")
-    for q in (init, add, op, rev, rot, ls):
+    for q in (init, add, op, rev, rot, ins, ls):
         q.add_argument("--dir", type=Path, help="the fleet's auth directory")
-    for q in (init, add, op, rev, rot):
+    for q in (init, add, op, rev, rot, ins):
         q.add_argument(
             "--reload",
             type=int,
@@ -127,7 +143,17 @@ def run_auth_command(args: argparse.Namespace) -> int:
             for identity in shown:
                 print(_line(identity, directory))
         return 0
-    if cmd in ("add-bot", "add-operator"):
+    if cmd == "instances":
+        counts: dict[str, int] = {}
+        for item in args.counts:
+            service, _, n = item.partition("=")
+            if not n.isdigit():
+                raise ValueError(f"{item!r}: SERVICE=N, e.g. store=2")
+            counts[service] = int(n)
+        directory.set_instances(counts, args.stream_partitions)
+        said = ", ".join(f"{k}={v}" for k, v in counts.items())
+        print(f"{directory.include_path}: {said} over {args.stream_partitions} partitions")
+    elif cmd in ("add-bot", "add-operator"):
         identity = directory.add("bot" if cmd == "add-bot" else "operator", args.name)
         print(_line(identity, directory))
     elif cmd == "revoke":

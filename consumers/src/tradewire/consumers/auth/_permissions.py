@@ -20,7 +20,10 @@ with the generated config, tests/security/):
   the fleet bucket (``bots retire``), reads the stream and changes its limits.
 
 Durable and bucket names are the defaults from :class:`Subjects`; a service given other
-names (its ``durable`` setting) needs its entry edited to match.
+names (its ``durable`` setting) needs its entry edited to match. A service run as N
+partitioned instances (docs/scaling.md) names a durable per instance and per stream
+partition it owns (``<durable>-p<i>of<N>[-s<p>]``): given N and the stream's partitions
+(``tradewire auth instances``), each of those names is listed.
 """
 
 from __future__ import annotations
@@ -68,10 +71,22 @@ def _durable(stream: str, name: str) -> list[str]:
 def _history(stream: str, name: str) -> list[str]:
     """The named, unacked consumer that reads history once at start (then deleted)."""
     return [
+        _api("CONSUMER", "CREATE", stream, name),
         _api("CONSUMER", "CREATE", stream, name, ">"),
         _api("CONSUMER", "MSG", "NEXT", stream, name),
         _api("CONSUMER", "DELETE", stream, name),
     ]
+
+
+def _names(name: str, instances: int, slots: int, tail: str = "") -> list[str]:
+    """``name + tail`` and, for several instances, what each one calls it: the names a
+    partitioned instance gives its consumers (``Partition.consumers``), with ``tail``
+    (``-history``) after the instance's suffix and before the stream partition's."""
+    out = [name + tail]
+    for i in range(instances if instances > 1 else 0):
+        base = f"{name}-p{i}of{instances}{tail}"
+        out += [base, *(f"{base}-s{s}" for s in range(slots) if s % instances == i)]
+    return out
 
 
 def _kv(bucket: str, *, write: bool) -> list[str]:
@@ -94,8 +109,17 @@ def _kv(bucket: str, *, write: bool) -> list[str]:
     return out + ([f"$KV.{bucket}.>"] if write else [])
 
 
-def permissions(role: str, subjects: Subjects, inbox: str, bot: str = "") -> Permissions:
-    """The permissions of one identity; ``inbox`` is its inbox prefix, ``bot`` its bot id."""
+def permissions(
+    role: str,
+    subjects: Subjects,
+    inbox: str,
+    bot: str = "",
+    *,
+    instances: int = 1,
+    slots: int = 0,
+) -> Permissions:
+    """The permissions of one identity; ``inbox`` is its inbox prefix, ``bot`` its bot id;
+    ``instances`` of a service share the fleet over the stream's ``slots`` partitions."""
     events, alerts = subjects.events_stream, subjects.alerts_stream
     replies = (f"{inbox}.>",)
     if role == "bot":
@@ -119,14 +143,18 @@ def permissions(role: str, subjects: Subjects, inbox: str, bot: str = "") -> Per
     if role not in SERVICES:
         raise ValueError(f"unknown role {role!r}: one of {', '.join(ROLES)}")
     durable = subjects.durable(role)
-    publish = [*_stream(events, update=role == "store"), *_durable(events, durable)]
+    publish = _stream(events, update=role == "store")
+    for name in _names(durable, instances, slots):
+        publish += _durable(events, name)
     subscribe = list(replies)
     responses = False
     if role != "store":  # metrics and alerts read recent history at start
-        publish += _history(events, f"{durable}-history")
+        for name in _names(durable, instances, slots, "-history"):
+            publish += _history(events, name)
     if role == "store":
         publish += [*_stream(alerts, update=True)]  # its replicas (stream_replicas)
-        publish += _durable(alerts, subjects.durable("store-alerts"))
+        for name in _names(subjects.durable("store-alerts"), instances, 0):
+            publish += _durable(alerts, name)
         subscribe += [subjects.sql, f"{subjects.sql}.>", "$JS.EVENT.ADVISORY.API"]
         responses = True
     elif role == "metrics":
